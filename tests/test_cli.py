@@ -1,0 +1,76 @@
+"The `ldpruner` command end to end, in a temporary folder, as a user runs it."
+import json
+from pathlib import Path
+from conftest import FAST, ldpruner
+
+
+def test_run_writes_the_report(tmp_path):
+    r = ldpruner("run", "-o", tmp_path / "out", *FAST, "--speedup", "1.2", "--repeats", "10")
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "out"
+    for f in ["scores.json", "importance.png", "bench.json", "report.md", "pruned/plan.json",
+              "pruned/diffusion_pytorch_model.safetensors", "pruned/config.json"]:
+        assert (out / f).is_file(), f
+    b = json.loads((out / "bench.json").read_text())
+    assert b["params_pruned"] < b["params_original"]
+    assert b["measured_speedup"] > 1.0 and b["predicted_speedup"] > 1.0
+    report = (out / "report.md").read_text()
+    assert "measured" in report and "predicted" in report
+    assert "RANDOM weights" in r.stderr          # the CLI says what the default model is
+    assert not list(out.glob(".*tmp"))            # no temporary file left behind
+
+    # bench on the saved pruned model, against its base named in the plan
+    r = ldpruner("bench", out / "pruned", "--repeats", "5", "--json", tmp_path / "b.json")
+    assert r.returncode == 0, r.stderr
+    assert "measured" in r.stdout and json.loads((tmp_path / "b.json").read_text())["measured_speedup"] > 0
+
+
+def test_operators_score_prune(tmp_path):
+    r = ldpruner("operators", "--json")
+    assert r.returncode == 0
+    ops = json.loads(r.stdout)
+    assert len(ops) == 108 and {o["kind"] for o in ops} == {"identity", "skip", "replace"}
+    r = ldpruner("score", "-o", tmp_path / "s.json", *FAST, "--types", "Transformer2DModel", "Downsample2D")
+    assert r.returncode == 0, r.stderr
+    s = json.loads((tmp_path / "s.json").read_text())
+    assert len(s["operators"]) == 16 + 3
+    r = ldpruner("prune", "--scores", tmp_path / "s.json", "--k", "4", "-o", tmp_path / "p")
+    assert r.returncode == 0, r.stderr
+    plan = json.loads((tmp_path / "p" / "plan.json").read_text())
+    assert len(plan["operators"]) == 4 and plan["base"] == "tiny-sd-random"
+    r = ldpruner("prune", "--operators", "mid_block.attentions.0", "up_blocks.3.resnets.2", "-o", tmp_path / "q")
+    assert r.returncode == 0, r.stderr
+    # a pruned folder is itself a MODEL: it can be listed and pruned further
+    r = ldpruner("operators", tmp_path / "q", "--json")
+    assert r.returncode == 0 and len(json.loads(r.stdout)) < len(ops)
+
+
+def _bad(args, tmp_path, needle):
+    before = sorted(p.name for p in tmp_path.iterdir())
+    r = ldpruner(*args)
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    lines = [l for l in r.stderr.splitlines() if l.startswith("ldpruner: error")]
+    assert len(lines) == 1 and needle in lines[0], r.stderr
+    assert "Traceback" not in r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == before, "bad input must not write anything"
+
+
+def test_bad_input(tmp_path):
+    (tmp_path / "s.json").write_text("")  # placeholder so the folder listing has a stable baseline
+    _bad(["operators", "no-such-model"], tmp_path, "unknown model")
+    _bad(["operators", tmp_path / "missing-folder"], tmp_path, "unknown model")
+    _bad(["prune", "--operators", "mid_block.nope", "-o", tmp_path / "p"], tmp_path, "not in this model")
+    _bad(["score", "-o", "/proc/ldpruner/scores.json"], tmp_path, "cannot write")
+    _bad(["operators", "--types", "Resnet"], tmp_path, "unknown operator type")
+
+
+def test_k_too_large_and_foreign_scores(tmp_path):
+    r = ldpruner("score", "-o", tmp_path / "s.json", *FAST, "--types", "Downsample2D")
+    assert r.returncode == 0, r.stderr
+    _bad(["prune", "--scores", tmp_path / "s.json", "--k", "4", "-o", tmp_path / "p"], tmp_path, "larger than the number of candidate")
+    # scores made for tiny-sd-random, applied to another model (a pruned one has other weights and structure)
+    r = ldpruner("prune", "--operators", "mid_block.attentions.0", "-o", tmp_path / "other")
+    assert r.returncode == 0
+    _bad(["prune", tmp_path / "other", "--scores", tmp_path / "s.json", "--k", "1", "-o", tmp_path / "p"], tmp_path, "another model")
+    (tmp_path / "corrupt.json").write_text("{not json")
+    _bad(["prune", "--scores", tmp_path / "corrupt.json", "--k", "1", "-o", tmp_path / "p"], tmp_path, "corrupt")
