@@ -30,7 +30,7 @@ setuptools.setup(
     url=cfg['git_url'],
     packages=setuptools.find_packages(),
     include_package_data=True,
-    package_data={'ldpruner': ['configs/*.json', 'weights/*.safetensors', 'weights/*.json', 'weights/*.sha256']},
+    package_data={'ldpruner': ['weights/*/*.safetensors', 'weights/*/*.json', 'weights/*/SHA256SUMS', 'weights/*/tokenizer/*']},
     install_requires=requirements,
     extras_require={'dev': dev_requirements},
     python_requires='>=' + cfg['min_python'],

@@ -16,7 +16,7 @@ def test_run_writes_the_report(tmp_path):
     assert b["measured_speedup"] > 1.0 and b["predicted_speedup"] > 1.0
     report = (out / "report.md").read_text()
     assert "measured" in report and "predicted" in report
-    assert "RANDOM weights" in r.stderr          # the CLI says what the default model is
+    assert "model: tiny-t2i" in r.stderr         # the CLI says which model it works on
     assert not list(out.glob(".*tmp"))            # no temporary file left behind
 
     # bench on the saved pruned model, against its base named in the plan
@@ -37,7 +37,7 @@ def test_operators_score_prune(tmp_path):
     r = ldpruner("prune", "--scores", tmp_path / "s.json", "--k", "4", "-o", tmp_path / "p")
     assert r.returncode == 0, r.stderr
     plan = json.loads((tmp_path / "p" / "plan.json").read_text())
-    assert len(plan["operators"]) == 4 and plan["base"] == "tiny-sd-random"
+    assert len(plan["operators"]) == 4 and plan["base"] == "tiny-t2i"
     r = ldpruner("prune", "--operators", "mid_block.attentions.0", "up_blocks.3.resnets.2", "-o", tmp_path / "q")
     assert r.returncode == 0, r.stderr
     # a pruned folder is itself a MODEL: it can be listed and pruned further
@@ -62,6 +62,7 @@ def test_bad_input(tmp_path):
     _bad(["prune", "--operators", "mid_block.nope", "-o", tmp_path / "p"], tmp_path, "not in this model")
     _bad(["score", "-o", "/proc/ldpruner/scores.json"], tmp_path, "cannot write")
     _bad(["operators", "--types", "Resnet"], tmp_path, "unknown operator type")
+    _bad(["score", "--prompt", "a purple cat at the top", "-o", tmp_path / "x.json"], tmp_path, "outside the model's vocabulary: cat, purple")
 
 
 def test_k_too_large_and_foreign_scores(tmp_path):

@@ -1,0 +1,34 @@
+"The reference models ship inside the wheel and load from an installed (not editable) copy, with no network."
+import os, subprocess, sys, textwrap, zipfile
+from pathlib import Path
+from ldpruner.models import REFERENCE_NAMES
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_wheel_ships_and_loads_the_references(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(ROOT)],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    whl = next(tmp_path.glob("ldpruner-*.whl"))
+    names = set(zipfile.ZipFile(whl).namelist())
+    for n in REFERENCE_NAMES:
+        for f in ("unet.safetensors", "vae.safetensors", "config.json", "SHA256SUMS"):
+            assert f"ldpruner/weights/{n}/{f}" in names, (n, f)
+    assert "ldpruner/weights/tiny-t2i/tokenizer/tokenizer.json" in names
+    site = tmp_path / "site"
+    r = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(whl)],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    code = textwrap.dedent(f"""
+        import ldpruner, torch
+        assert ldpruner.__file__.startswith({str(site)!r}), ldpruner.__file__
+        from ldpruner.models import load_reference, REFERENCE_NAMES
+        for n in REFERENCE_NAMES:
+            m = load_reference(n)
+            assert m.extras["path"].startswith({str(site)!r})
+        print("loaded", len(REFERENCE_NAMES))
+    """)
+    env = {**os.environ, "PYTHONPATH": str(site), "HF_HUB_OFFLINE": "1"}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env)
+    assert r.returncode == 0 and "loaded 3" in r.stdout, r.stderr[-2000:]
