@@ -81,7 +81,7 @@ def bench(base_unet, pruned_unet, batch: int = 2, repeats: int = 30) -> dict:
     removed = [o["name"] for o in getattr(pruned_unet, "ldpruner_plan", [])]
     lat = compare_latency({"original": base_unet, "pruned": pruned_unet}, inputs, repeats=repeats)
     prof = latency_profile(base_unet, inputs, removed, repeats=max(5, repeats // 3)) if removed else {}
-    total = compare_latency({"original": base_unet}, inputs, repeats=max(5, repeats // 3))["original"]
+    total = lat["original"]
     return dict(device=device_name(inputs["sample"].device), batch=batch, repeats=repeats,
                 params_original=count_params(base_unet), params_pruned=count_params(pruned_unet),
                 latency_original_ms=1e3 * lat["original"], latency_pruned_ms=1e3 * lat["pruned"],

@@ -9,6 +9,7 @@ from torch import nn
 import torch.nn.functional as F
 from .core import LDPrunerError
 from .latents import generate_latents
+from .data import ATTRIBUTES
 
 # %% auto #0
 __all__ = ['DomainNet', 'FeatureView', 'LogitView', 'train_domain_net', 'accuracy', 'feature_label', 'frechet_distance',
@@ -126,9 +127,7 @@ def alignment(images: torch.Tensor, objects: list, attr_net: DomainNet) -> dict:
     "{attribute: share of `images` where `attr_net` reads the attribute its prompt's object asked for}, plus 'all'."
     out = attr_net(images)
     res = {}
-    for k, values in (("colour", None), ("shape", None), ("size", None), ("position", None)):
-        if k not in out: continue
-        from ldpruner.data import ATTRIBUTES
+    for k in ATTRIBUTES:
         want = torch.tensor([ATTRIBUTES[k].index(o[k]) for o in objects])
         res[k] = (out[k].argmax(1) == want).float().mean().item()
     res["all"] = sum(res.values()) / len(res)

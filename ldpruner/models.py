@@ -4,10 +4,9 @@
 
 # %% ../nbs/01_models.ipynb #89eaae62
 from __future__ import annotations
-import copy, json
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import torch
 from diffusers import DDIMScheduler, UNet2DConditionModel, UNet2DModel

@@ -67,8 +67,8 @@ class PoolDown(nn.Module):
     "A `Downsample2D` replaced by 2x2 average pooling, then a centre-tap 1x1 conv if channels change."
     def __init__(self, down: Downsample2D):
         super().__init__()
-        self.proj = centre_tap(down.conv).requires_grad_(True) if down.out_channels != down.channels else None
-        if self.proj is not None: self.proj.stride = (1, 1)
+        self.proj = centre_tap(down.conv) if down.out_channels != down.channels else None
+        if self.proj is not None: self.proj.stride = (1, 1)   # the pooling has already halved the size
     def forward(self, x, *args, **kwargs):
         x = F.avg_pool2d(x, 2, ceil_mode=True)
         return x if self.proj is None else self.proj(x)

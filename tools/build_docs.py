@@ -58,7 +58,6 @@ def html_site(out: Path):
     for p in pages:
         html, _ = HTMLExporter(exclude_input_prompt=True, exclude_output_prompt=True).from_notebook_node(processed(p))
         (out / f"{p.stem}.html").write_text(html.replace("<main>", f"<main><nav>{nav}</nav>", 1))
-    (out / "index.html").exists() or (out / "index.html").write_text(f"<html><body>{nav}</body></html>")
     return pages
 
 
