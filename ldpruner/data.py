@@ -126,11 +126,12 @@ def audio_to_mel(y: np.ndarray) -> np.ndarray:
     db = np.log10(np.maximum(m, LOG_FLOOR))          # in [-4, ~2]
     return np.clip((db + 4) / 3 - 1, -1, 1).astype(np.float32)
 
-def mel_to_audio(mel: np.ndarray, n_iter: int = 32) -> np.ndarray:
-    "Audio from a [-1, 1] log-mel spectrogram, by Griffin-Lim."
+def mel_to_audio(mel: np.ndarray, n_iter: int = 32, seed: int | None = 0) -> np.ndarray:
+    "Audio from a [-1, 1] log-mel spectrogram, by Griffin-Lim (its random initial phases seeded, so the same mel gives the same audio)."
     import librosa
     m = 10 ** ((np.asarray(mel, dtype=np.float64) + 1) * 3 - 4)
-    return librosa.feature.inverse.mel_to_audio(m, sr=SR, n_fft=N_FFT, hop_length=HOP, power=1.0, n_iter=n_iter).astype(np.float32)
+    stft = librosa.feature.inverse.mel_to_stft(m, sr=SR, n_fft=N_FFT, power=1.0)
+    return librosa.griffinlim(stft, n_iter=n_iter, hop_length=HOP, n_fft=N_FFT, random_state=seed).astype(np.float32)
 
 def spectral_convergence(ref: np.ndarray, est: np.ndarray) -> float:
     "‖|STFT(ref)| − |STFT(est)|‖_F / ‖|STFT(ref)|‖_F (0 is perfect; below ~0.3 sounds close)."

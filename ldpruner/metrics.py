@@ -7,13 +7,17 @@ from __future__ import annotations
 import torch
 from torch import nn
 import torch.nn.functional as F
+import numpy as np
+from pathlib import Path
 from .core import LDPrunerError
 from .latents import generate_latents
 from .data import ATTRIBUTES
 
 # %% auto #0
-__all__ = ['DomainNet', 'FeatureView', 'LogitView', 'train_domain_net', 'accuracy', 'feature_label', 'frechet_distance',
-           'inception_score', 'inception_extractor', 'Uint8Adapter', 'generate_images', 'alignment']
+__all__ = ['VGGISH_SR', 'VGGISH_BANDS', 'VGGISH_FRAMES', 'DomainNet', 'FeatureView', 'LogitView', 'train_domain_net', 'accuracy',
+           'feature_label', 'frechet_distance', 'inception_score', 'inception_extractor', 'to_uint8_rgb',
+           'Uint8Adapter', 'ClipFeatures', 'clip_loader', 'clip_score', 'VGGish', 'vggish_examples', 'VGGishOnMels',
+           'vggish_extractor', 'generate_images', 'alignment']
 
 # %% ../nbs/09_metrics.ipynb #72af9fe3
 class DomainNet(nn.Module):
@@ -69,7 +73,8 @@ def accuracy(net: DomainNet, x, labels: dict, batch: int = 256) -> dict:
 # %% ../nbs/09_metrics.ipynb #8122b9d6
 def feature_label(extractor) -> str:
     net = getattr(extractor, "net", extractor)
-    return f"domain features: {net.name}" if isinstance(net, DomainNet) else type(net).__name__
+    if isinstance(net, DomainNet): return f"domain features: {net.name}"
+    return getattr(extractor, "name", type(net).__name__)
 
 @torch.no_grad()
 def frechet_distance(real: torch.Tensor, fake: torch.Tensor, extractor: nn.Module, batch: int = 256) -> float:
@@ -102,14 +107,103 @@ def inception_extractor(weights_path: str | None = None, num_features: int = 204
     net.num_features = num_features
     return net
 
+def to_uint8_rgb(x: torch.Tensor) -> torch.Tensor:
+    "[-1, 1] images `[B, C, H, W]` as uint8 RGB, grey repeated to three channels."
+    x = x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
+    return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+
 class Uint8Adapter(nn.Module):
-    "Feeds [-1, 1] images to an extractor that expects uint8 RGB (Inception's interface), repeating grey to RGB."
+    "Feeds [-1, 1] images to an extractor that expects uint8 RGB (Inception's interface)."
     def __init__(self, extractor: nn.Module):
         super().__init__(); self.extractor, self.num_features = extractor, extractor.num_features
-        self.name = f"{type(extractor).__name__}"
+        self.name = "Inception" if type(extractor).__name__ == "NoTrainInceptionV3" else type(extractor).__name__
+    def forward(self, x): return self.extractor(to_uint8_rgb(x))
+
+# %% ../nbs/09_metrics.ipynb #d866dd8c
+class ClipFeatures(nn.Module):
+    "A transformers `CLIPModel` whose `get_image_features` / `get_text_features` return the projected embeddings as tensors."
+    def __init__(self, model):
+        super().__init__(); self.model = model
+    @property
+    def config(self): return self.model.config
+    @staticmethod
+    def _tensor(out): return out if isinstance(out, torch.Tensor) else out.pooler_output
+    def get_image_features(self, *args, **kwargs): return self._tensor(self.model.get_image_features(*args, **kwargs))
+    def get_text_features(self, *args, **kwargs): return self._tensor(self.model.get_text_features(*args, **kwargs))
+
+def clip_loader(model_path: str):
+    "A callable giving `(model, processor)` from a CLIP folder or hub id, as torchmetrics' `CLIPScore` takes it."
+    def load():
+        from transformers import CLIPModel, CLIPProcessor
+        try: return ClipFeatures(CLIPModel.from_pretrained(model_path).eval()), CLIPProcessor.from_pretrained(model_path)
+        except Exception as e:
+            raise LDPrunerError(f"CLIP weights unavailable at '{model_path}' ({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
+    return load
+
+@torch.no_grad()
+def clip_score(images: torch.Tensor, prompts: list, model_path: str, batch: int = 64) -> float:
+    "torchmetrics' CLIP score (0-100) of [-1, 1] `images` against their `prompts`, with the CLIP at `model_path`."
+    from torchmetrics.multimodal.clip_score import CLIPScore
+    if len(images) != len(prompts): raise LDPrunerError(f"{len(images)} images but {len(prompts)} prompts: give one prompt per image")
+    m = CLIPScore(model_name_or_path=clip_loader(model_path))
+    for i in range(0, len(images), batch): m.update(to_uint8_rgb(images[i:i + batch]), list(prompts[i:i + batch]))
+    return float(m.compute())
+
+# %% ../nbs/09_metrics.ipynb #9a442b85
+VGGISH_SR, VGGISH_BANDS, VGGISH_FRAMES = 16000, 64, 96
+
+class VGGish(nn.Module):
+    "VGGish: log-mel examples `[B, 1, 96, 64]` in, 128-d embeddings out; parameter names as in the common PyTorch port."
+    num_features = 128
+    def __init__(self):
+        super().__init__()
+        layers, c = [], 1
+        for v in (64, "M", 128, "M", 256, 256, "M", 512, 512, "M"):
+            if v == "M": layers.append(nn.MaxPool2d(2, 2))
+            else: layers += [nn.Conv2d(c, v, 3, padding=1), nn.ReLU(inplace=True)]; c = v
+        self.features = nn.Sequential(*layers)
+        self.embeddings = nn.Sequential(nn.Linear(512 * 6 * 4, 4096), nn.ReLU(True), nn.Linear(4096, 4096), nn.ReLU(True),
+                                        nn.Linear(4096, 128), nn.ReLU(True))
     def forward(self, x):
-        x = x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
-        return self.extractor(((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8))
+        x = self.features(x).permute(0, 2, 3, 1).flatten(1)   # channels last: the order the ported TF weights expect
+        return self.embeddings[:-1](x)
+
+def vggish_examples(y: np.ndarray, sr: int) -> torch.Tensor:
+    "VGGish's input for one clip: log-mel examples `[k, 1, 96, 64]` (the clip padded to at least one 0.96 s example)."
+    import librosa
+    y = np.asarray(y, dtype=np.float32)
+    if sr != VGGISH_SR: y = librosa.resample(y, orig_sr=sr, target_sr=VGGISH_SR)
+    spec = np.abs(librosa.stft(y, n_fft=512, hop_length=160, win_length=400, window="hann", center=False))
+    bank = librosa.filters.mel(sr=VGGISH_SR, n_fft=512, n_mels=VGGISH_BANDS, fmin=125, fmax=7500, htk=True, norm=None)
+    logmel = np.log(bank @ spec + 0.01).T                                     # [frames, 64]
+    k = max(1, len(logmel) // VGGISH_FRAMES)
+    logmel = np.pad(logmel, ((0, max(0, k * VGGISH_FRAMES - len(logmel))), (0, 0)), constant_values=np.log(0.01))
+    return torch.from_numpy(logmel[:k * VGGISH_FRAMES].reshape(k, 1, VGGISH_FRAMES, VGGISH_BANDS).astype(np.float32))
+
+class VGGishOnMels(nn.Module):
+    "FAD features for ldpruner's mel images `[B, 1, N_MELS, FRAMES]`: Griffin-Lim to audio, then VGGish, one embedding per clip."
+    name = "VGGish"
+    def __init__(self, vggish: VGGish, sr: int | None = None):
+        super().__init__(); self.vggish, self.num_features = vggish, vggish.num_features
+        from ldpruner.data import SR
+        self.sr = sr or SR
+    def forward(self, mels):
+        from ldpruner.data import mel_to_audio
+        return torch.stack([self.vggish(vggish_examples(mel_to_audio(m[0].float().cpu().numpy()), self.sr)).mean(0) for m in mels])
+
+def vggish_extractor(weights_path) -> VGGishOnMels:
+    "VGGish from a safetensors or `.pth` state dict, ready for `frechet_distance` on mel images (FAD)."
+    p = Path(weights_path)
+    if not p.is_file(): raise LDPrunerError(f"VGGish weights not found: {p}")
+    try:
+        if p.suffix == ".safetensors":
+            from safetensors.torch import load_file
+            state = load_file(str(p))
+        else: state = torch.load(p, map_location="cpu", weights_only=True)
+        net = VGGish(); net.load_state_dict(state)
+    except Exception as e:
+        raise LDPrunerError(f"{p} is not a VGGish state dict ({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
+    return VGGishOnMels(net.eval())
 
 # %% ../nbs/09_metrics.ipynb #290b32b8
 @torch.no_grad()

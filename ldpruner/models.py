@@ -9,14 +9,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from diffusers import DDIMScheduler, UNet2DConditionModel, UNet2DModel
+from diffusers import DDIMScheduler, DiffusionPipeline, ImagePipelineOutput, UNet2DConditionModel, UNet2DModel
+from transformers import PreTrainedTokenizerFast
 from .core import LDPrunerError
 
 # %% auto #0
 __all__ = ['SD14_UNET_CONFIG', 'TINY_SD_CONFIG', 'TINY_UNCOND_CONFIG', 'SPECIAL_TOKENS', 'SD_SCHEDULER_CONFIG', 'SHAPE_WORDS',
            'DEFAULT_PROMPTS', 'REFERENCE_NAMES', 'REFERENCES', 'unet_from_config', 'tiny_unet', 'tiny_uncond_unet',
-           'build_tokenizer', 'check_vocabulary', 'tiny_text_encoder', 'make_scheduler', 'LDM', 'tiny_ldm_random',
-           'weights_root', 'save_reference', 'verify_reference', 'load_reference']
+           'WordTokenizer', 'build_tokenizer', 'check_vocabulary', 'tiny_text_encoder', 'make_scheduler', 'LDM',
+           'UnconditionalLDMPipeline', 'tiny_ldm_random', 'weights_root', 'save_reference', 'verify_reference',
+           'load_reference']
 
 # %% ../nbs/01_models.ipynb #c186d0cf
 SD14_UNET_CONFIG = dict(
@@ -58,17 +60,22 @@ def tiny_uncond_unet(seed: int = 0, **overrides) -> UNet2DModel:
 # %% ../nbs/01_models.ipynb #1ead4dba
 SPECIAL_TOKENS = ("<pad>", "<bos>", "<eos>")
 
-def build_tokenizer(words, max_length: int = 24):
-    "A word-level `PreTrainedTokenizerFast` over `words`, adding <bos>/<eos> and padding to `max_length`."
+class WordTokenizer(PreTrainedTokenizerFast):
+    "A word-level fast tokenizer that refuses unknown words instead of mapping them silently to a fallback id."
+    def __call__(self, text=None, *args, **kwargs):
+        if text is not None: check_vocabulary(self, [text] if isinstance(text, str) else list(text))
+        return super().__call__(text, *args, **kwargs)
+
+def build_tokenizer(words, max_length: int = 24) -> WordTokenizer:
+    "A word-level `WordTokenizer` over `words`, adding <bos>/<eos> and padding to `max_length`."
     from tokenizers import Tokenizer, models, pre_tokenizers, processors
-    from transformers import PreTrainedTokenizerFast
     vocab = {w: i for i, w in enumerate([*SPECIAL_TOKENS, *sorted(set(words) - set(SPECIAL_TOKENS))])}
     tok = Tokenizer(models.WordLevel(vocab, unk_token="<pad>"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
     tok.post_processor = processors.TemplateProcessing(single="<bos> $A <eos>",
         special_tokens=[("<bos>", vocab["<bos>"]), ("<eos>", vocab["<eos>"])])
-    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", bos_token="<bos>", eos_token="<eos>",
-                                   model_max_length=max_length)
+    return WordTokenizer(tokenizer_object=tok, pad_token="<pad>", bos_token="<bos>", eos_token="<eos>",
+                         model_max_length=max_length)
 
 def check_vocabulary(tokenizer, prompts):
     "Raise `LDPrunerError` naming every word of `prompts` that a word-level `tokenizer` does not know."
@@ -142,10 +149,12 @@ class LDM:
         return self.vae.decode(latents / self.extras.get("scaling_factor", 1.0)).sample.clamp(-1, 1)
 
     def pipeline(self):
-        "A ready diffusers `StableDiffusionPipeline` around this text-to-image model."
+        "A ready diffusers pipeline: `StableDiffusionPipeline` for text-to-image, `UnconditionalLDMPipeline` otherwise."
         from diffusers import StableDiffusionPipeline
-        if not self.conditional or self.vae is None: raise LDPrunerError(f"{self.name} is not a text-to-image model with a VAE")
-        self.vae.register_to_config(scaling_factor=self.extras.get("scaling_factor", 1.0))
+        if self.vae is None: raise LDPrunerError(f"{self.name} has no VAE, so no image pipeline")
+        if self.vae.config.get("scaling_factor") != self.extras.get("scaling_factor", 1.0):   # diffusers reads it there
+            self.vae.register_to_config(scaling_factor=self.extras.get("scaling_factor", 1.0))
+        if not self.conditional: return UnconditionalLDMPipeline(vae=self.vae, unet=self.unet, scheduler=self.scheduler)
         return StableDiffusionPipeline(vae=self.vae, text_encoder=self.text_encoder, tokenizer=self.tokenizer, unet=self.unet,
                                        scheduler=self.scheduler, safety_checker=None, feature_extractor=None,
                                        requires_safety_checker=False)
@@ -153,6 +162,33 @@ class LDM:
     def with_unet(self, unet) -> "LDM":
         "The same bundle around another U-Net (a pruned one, say)."
         return LDM(**{**self.__dict__, "unet": unet})
+
+# %% ../nbs/01_models.ipynb #bbed5897
+class UnconditionalLDMPipeline(DiffusionPipeline):
+    "An unconditional latent diffusion pipeline: `UNet2DModel` + scheduler + `AutoencoderKL`, latents of any shape."
+    model_cpu_offload_seq = "unet->vae"
+    def __init__(self, vae, unet, scheduler):
+        super().__init__()
+        self.register_modules(vae=vae, unet=unet, scheduler=scheduler)
+
+    @torch.no_grad()
+    def __call__(self, batch_size: int = 1, num_inference_steps: int = 50, generator=None, latents=None,
+                 output_type: str = "pil", return_dict: bool = True):
+        from diffusers.utils.torch_utils import randn_tensor
+        c = self.unet.config
+        size = tuple(c.sample_size) if isinstance(c.sample_size, (tuple, list)) else (c.sample_size,) * 2
+        if latents is None:
+            latents = randn_tensor((batch_size, c.in_channels, *size), generator=generator, device=self.device, dtype=self.unet.dtype)
+        latents = latents.to(self.device, self.unet.dtype) * self.scheduler.init_noise_sigma
+        self.scheduler.set_timesteps(num_inference_steps)
+        for t in self.progress_bar(self.scheduler.timesteps):
+            eps = self.unet(self.scheduler.scale_model_input(latents, t), t).sample
+            latents = self.scheduler.step(eps, t, latents).prev_sample
+        image = (self.vae.decode(latents / self.vae.config.scaling_factor).sample / 2 + 0.5).clamp(0, 1)
+        if output_type != "pt":
+            image = image.cpu().permute(0, 2, 3, 1).float().numpy()
+            if output_type == "pil": image = self.numpy_to_pil(image)
+        return ImagePipelineOutput(images=image) if return_dict else (image,)
 
 # %% ../nbs/01_models.ipynb #a77e3033
 SHAPE_WORDS = ("a small large red green blue yellow circle square triangle at in the top bottom left right "
@@ -234,12 +270,13 @@ def load_reference(name: str, root=None) -> "LDM":
     unet = _load_module(unet_from_config(cfg["unet"], device="meta"), path / "unet.safetensors")
     with init_empty_weights(): vae = AutoencoderKL.from_config(cfg["vae"])
     vae = _load_module(vae, path / "vae.safetensors")
+    vae.register_to_config(scaling_factor=cfg["scaling_factor"])
     tok = enc = None
     if cfg.get("text_encoder"):
-        from transformers import CLIPTextConfig, CLIPTextModel, PreTrainedTokenizerFast
+        from transformers import CLIPTextConfig, CLIPTextModel
         with init_empty_weights(): enc = CLIPTextModel(CLIPTextConfig(**cfg["text_encoder"]))
         enc = _load_module(enc, path / "text_encoder.safetensors")
-        tok = PreTrainedTokenizerFast.from_pretrained(path / "tokenizer")
+        tok = WordTokenizer.from_pretrained(path / "tokenizer")
     extras = dict(scaling_factor=cfg["scaling_factor"], task=cfg.get("task"), trained=cfg.get("trained"), path=str(path))
     if cfg.get("domain"):
         from ldpruner.metrics import DomainNet
