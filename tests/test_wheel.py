@@ -1,4 +1,4 @@
-"The reference models ship inside the wheel and load from an installed (not editable) copy, with no network."
+"The reference models ship inside the wheel and load, as diffusers pipelines too, from an installed (not editable) copy, with no network."
 import os, subprocess, sys, textwrap, zipfile
 from pathlib import Path
 from ldpruner.models import REFERENCE_NAMES
@@ -27,6 +27,10 @@ def test_wheel_ships_and_loads_the_references(tmp_path):
         for n in REFERENCE_NAMES:
             m = load_reference(n)
             assert m.extras["path"].startswith({str(site)!r})
+            pipe = m.pipeline(); pipe.set_progress_bar_config(disable=True)
+            kw = dict(num_inference_steps=2, output_type="np", generator=torch.Generator().manual_seed(0))
+            img = (pipe("a red circle", **kw) if m.conditional else pipe(batch_size=1, **kw)).images
+            assert img.shape[0] == 1 and 0 <= img.min() and img.max() <= 1, img.shape
         print("loaded", len(REFERENCE_NAMES))
     """)
     env = {**os.environ, "PYTHONPATH": str(site), "HF_HUB_OFFLINE": "1"}
