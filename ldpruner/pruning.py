@@ -107,8 +107,8 @@ def prune(unet, scores_or_names, k: int | None = None, speedup: float | None = N
 # %% ../nbs/06_pruning.ipynb #37f67a5f
 WEIGHTS_NAME, PLAN_NAME, CONFIG_NAME = "diffusion_pytorch_model.safetensors", "plan.json", "config.json"
 
-def save_pruned(unet: nn.Module, path, base: str | None = None) -> Path:
-    "Write `unet` (pruned by ldpruner) to folder `path`: config + plan + safetensors weights, atomically."
+def save_pruned(unet: nn.Module, path, base: str | None = None, extra_files: dict | None = None) -> Path:
+    "Write `unet` (pruned by ldpruner) to folder `path`: config + plan + safetensors weights (+ `extra_files` {name: text or bytes}), atomically."
     from safetensors.torch import save_file
     plan = getattr(unet, "ldpruner_plan", None)
     if plan is None: raise LDPrunerError("this model was not pruned by ldpruner (no plan): save it with save_pretrained")
@@ -119,6 +119,8 @@ def save_pruned(unet: nn.Module, path, base: str | None = None) -> Path:
         (tmp / CONFIG_NAME).write_text(json.dumps(config, indent=1, default=list))
         (tmp / PLAN_NAME).write_text(json.dumps(meta, indent=1))
         save_file({k: v.detach().contiguous() for k, v in unet.state_dict().items()}, str(tmp / WEIGHTS_NAME))
+        for name, content in (extra_files or {}).items():
+            (tmp / name).write_bytes(content if isinstance(content, bytes) else content.encode())
     return Path(path)
 
 def is_pruned_dir(path) -> bool: return (Path(path) / PLAN_NAME).is_file()
