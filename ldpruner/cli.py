@@ -14,7 +14,7 @@ from .core import LDPrunerError, atomic_file, ensure_writable_dir, model_fingerp
 from .models import REFERENCES
 from .operators import find_operators, inventory, operator_counts, OPERATOR_TYPES
 from .pruning import is_pruned_dir, load_model, prune, save_pruned
-from .scoring import FORMULAS, OperatorScores, plot_importance, score_operators
+from .scoring import FORMULAS, OperatorScores, distributed_rank_world, plot_importance, score_operators_distributed
 from .finetune import DistillConfig, distill, plot_history, task_latents
 from .metrics import evaluate
 
@@ -40,10 +40,17 @@ def cmd_operators(a):
         print(f"{o.name:60s} {o.type:22s} {o.kind:8s} {count_params(ldm.unet.get_submodule(o.name)):>10,d}")
     print(f"\n{len(ops)} operators: " + ", ".join(f"{t} {n}" for t, n in operator_counts(ops).items()))
 
+def _join_torchrun():
+    "Join the process group when started by torchrun (WORLD_SIZE > 1): gloo on CPU."
+    import torch.distributed as dist
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+
 def _score(ldm, a, path, progress=True):
     cond, uncond = ldm.conditions(a.prompt)
     names = list(a.prompt or ldm.prompts) if ldm.conditional else ["unconditional"]
-    return score_operators(ldm.unet, find_operators(ldm.unet, a.types), cond, uncond, n=a.n, steps=a.steps,
+    _join_torchrun()
+    return score_operators_distributed(ldm.unet, find_operators(ldm.unet, a.types), cond, uncond, n=a.n, steps=a.steps,
                            guidance_scale=a.guidance, seed=a.seed, scheduler=ldm.scheduler, condition_names=names,
                            path=path, progress=progress)
 
@@ -51,6 +58,7 @@ def cmd_score(a):
     ldm = _load(a.model)
     ensure_writable_dir(Path(a.output).parent)
     sc = _score(ldm, a, a.output)
+    if distributed_rank_world()[0] != 0: return
     rank = sc.ranking(a.formula)
     print(f"scores of {len(rank)} operators written to {a.output}")
     print(f"least important ({a.formula}): " + ", ".join(rank[:a.top]))
@@ -135,6 +143,7 @@ def cmd_run(a):
     if a.k is not None and a.speedup is not None: raise LDPrunerError("give one of --k or --speedup")
     t0 = time.time()
     sc = _score(ldm, a, out / "scores.json")
+    if distributed_rank_world()[0] != 0: return     # under torchrun the other ranks only help with scoring
     fig = plot_importance(sc, a.formula, title=f"Operator importance: {ldm.name}")
     with atomic_file(out / "importance.png", "wb") as f: fig.savefig(f, format="png", dpi=120)
     with warnings.catch_warnings(record=True) as caught:
@@ -162,6 +171,7 @@ def cmd_finetune(a):
                         normalize=a.normalize, seed=a.seed, save_every=a.save_every)
     ckpt = out.parent / f".{out.name}.checkpoint"
     res = distill(ldm.unet, teacher.unet, lat, cfg, prompts=prompts, ldm=teacher, path=ckpt)
+    if distributed_rank_world()[0] != 0: return     # under accelerate launch, the main process writes
     png = io.BytesIO()
     plot_history(res["history"], f"Distillation of {ldm.name} from {base}").savefig(png, format="png", dpi=120)
     info = dict(base=base, data=len(lat), config=asdict(cfg), seconds_this_run=res["seconds"], history=res["history"])

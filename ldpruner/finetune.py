@@ -135,8 +135,10 @@ def _embed(ldm, prompts, batch: int = 256):
     return emb, torch.tensor([index[p] for p in prompts]), ldm.encode([""])
 
 def distill(student: nn.Module, teacher: nn.Module, latents: torch.Tensor, config: DistillConfig | None = None,
-            prompts: list | None = None, ldm=None, path=None, progress: bool = True, stop_after: int | None = None) -> dict:
-    "Finetune `student` (in place) by KD from `teacher` on `latents`; returns {'history': [...], 'seconds', 'steps'}."
+            prompts: list | None = None, ldm=None, path=None, progress: bool = True, stop_after: int | None = None,
+            callback=None) -> dict:
+    """Finetune `student` (in place) by KD from `teacher` on `latents`; returns {'history': [...], 'seconds', 'steps'}.
+    `callback(steps_done, student)` runs after every step (in eval mode), for evaluations along the way."""
     from accelerate import Accelerator
     c = config or DistillConfig()
     conditional = isinstance(student, UNet2DConditionModel)
@@ -176,9 +178,11 @@ def distill(student: nn.Module, teacher: nn.Module, latents: torch.Tensor, confi
         acc.backward(loss)
         if c.grad_clip: acc.clip_grad_norm_(model.parameters(), c.grad_clip)
         opt.step()
-        history.append(dict(step=step, loss=float(loss), **parts))
+        history.append(dict(step=step, loss=float(loss.detach()), **parts))
         if path is not None and acc.is_main_process and ((step + 1) % c.save_every == 0 or step + 1 == c.steps):
             _save_checkpoint(path, acc.unwrap_model(model), opt, step + 1, history, ident)
+        if callback is not None:
+            model.eval(); callback(step + 1, acc.unwrap_model(model)); model.train()
         if stop_after is not None and step + 1 >= stop_after: break
     model.eval()
     return dict(history=history, seconds=time.time() - t0, steps=len(history))

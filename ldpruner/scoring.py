@@ -16,8 +16,8 @@ from .models import make_scheduler
 from .operators import Operator, find_operators, modified
 
 # %% auto #0
-__all__ = ['FORMULAS', 'TYPE_COLOURS', 'ld_distances', 'combine', 'ld_score', 'OperatorScores', 'score_operators', 'stage_of',
-           'plot_importance']
+__all__ = ['FORMULAS', 'TYPE_COLOURS', 'ld_distances', 'combine', 'ld_score', 'OperatorScores', 'score_operators', 'merge_scores',
+           'distributed_rank_world', 'score_operators_distributed', 'stage_of', 'plot_importance']
 
 # %% ../nbs/04_scoring.ipynb #2879daa2
 FORMULAS = {"sum": lambda a, s: a + s, "product": lambda a, s: a * s, "avg": lambda a, s: a, "std": lambda a, s: s}
@@ -116,6 +116,40 @@ def score_operators(unet, operators=None, conditions=None, uncond=None, n: int =
         scores.add(op, *_per_condition(orig, mod), seconds=time.perf_counter() - t0)
         if path is not None: scores.save(path)
     return scores
+
+# %% ../nbs/04_scoring.ipynb #ca7c9aaf
+def merge_scores(parts: list, order: list | None = None) -> OperatorScores:
+    "One `OperatorScores` from shards made for the same model and protocol, operators in `order` (names) if given."
+    first = parts[0]
+    for p in parts[1:]:
+        if (p.model_fingerprint, p.protocol, p.conditions) != (first.model_fingerprint, first.protocol, first.conditions):
+            raise LDPrunerError("cannot merge scores made for different models, protocols or conditions")
+    ops = {}
+    for p in parts: ops.update(p.operators)
+    if order is not None: ops = {n: ops[n] for n in order if n in ops}
+    return OperatorScores(first.model_fingerprint, first.protocol, first.conditions, ops, max(p.original_seconds for p in parts))
+
+def distributed_rank_world() -> tuple[int, int]:
+    "(rank, world size) of the current torch.distributed group, or (0, 1) outside one."
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized(): return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+def score_operators_distributed(unet, operators=None, path=None, progress: bool = True, **kwargs) -> OperatorScores:
+    "`score_operators` sharded over a torch.distributed group: each rank scores every W-th operator; all get the merged result."
+    import torch.distributed as dist
+    operators = find_operators(unet) if operators is None else list(operators)
+    rank, world = distributed_rank_world()
+    if world == 1: return score_operators(unet, operators, path=path, progress=progress, **kwargs)
+    shard = None if path is None else Path(path).with_name(f".{Path(path).name}.rank{rank}-of-{world}")
+    part = score_operators(unet, operators[rank::world], path=shard, progress=progress and rank == 0, **kwargs)
+    parts = [None] * world
+    dist.all_gather_object(parts, asdict(part))
+    merged = merge_scores([OperatorScores(**p) for p in parts], [o.name for o in operators])
+    if rank == 0 and path is not None: merged.save(path)
+    dist.barrier()
+    if shard is not None: shard.unlink(missing_ok=True)
+    return merged
 
 # %% ../nbs/04_scoring.ipynb #2d37bf84
 TYPE_COLOURS = {"ResnetBlock2D": "#1f77b4", "Transformer2DModel": "#ff7f0e", "BasicTransformerBlock": "#2ca02c",
