@@ -135,14 +135,15 @@ def distributed_rank_world() -> tuple[int, int]:
     if dist.is_available() and dist.is_initialized(): return dist.get_rank(), dist.get_world_size()
     return 0, 1
 
-def score_operators_distributed(unet, operators=None, path=None, progress: bool = True, **kwargs) -> OperatorScores:
+def score_operators_distributed(unet, operators=None, conditions=None, uncond=None, path=None, progress: bool = True,
+                                **kwargs) -> OperatorScores:
     "`score_operators` sharded over a torch.distributed group: each rank scores every W-th operator; all get the merged result."
     import torch.distributed as dist
     operators = find_operators(unet) if operators is None else list(operators)
     rank, world = distributed_rank_world()
-    if world == 1: return score_operators(unet, operators, path=path, progress=progress, **kwargs)
+    if world == 1: return score_operators(unet, operators, conditions, uncond, path=path, progress=progress, **kwargs)
     shard = None if path is None else Path(path).with_name(f".{Path(path).name}.rank{rank}-of-{world}")
-    part = score_operators(unet, operators[rank::world], path=shard, progress=progress and rank == 0, **kwargs)
+    part = score_operators(unet, operators[rank::world], conditions, uncond, path=shard, progress=progress and rank == 0, **kwargs)
     parts = [None] * world
     dist.all_gather_object(parts, asdict(part))
     merged = merge_scores([OperatorScores(**p) for p in parts], [o.name for o in operators])
