@@ -62,6 +62,8 @@ def distill_loss(eps_s, eps_t, noise, feats_s: dict, feats_t: dict, task: float 
     parts = {"task": F.mse_loss(eps_s, noise), "out_kd": F.mse_loss(eps_s, eps_t)}
     terms = []
     for k, ft in feats_t.items():
+        if feats_s[k].shape != ft.shape:
+            raise LDPrunerError(f"feature KD at {k}: student {tuple(feats_s[k].shape)} vs teacher {tuple(ft.shape)}; pair points of equal shape")
         term = F.mse_loss(feats_s[k], ft)
         terms.append(term / ft.pow(2).mean().clamp_min(1e-8) if normalize else term)
     parts["feat_kd"] = torch.stack(terms).sum() if terms else eps_s.new_zeros(())
@@ -136,9 +138,10 @@ def _embed(ldm, prompts, batch: int = 256):
 
 def distill(student: nn.Module, teacher: nn.Module, latents: torch.Tensor, config: DistillConfig | None = None,
             prompts: list | None = None, ldm=None, path=None, progress: bool = True, stop_after: int | None = None,
-            callback=None) -> dict:
+            callback=None, feature_map: dict | None = None) -> dict:
     """Finetune `student` (in place) by KD from `teacher` on `latents`; returns {'history': [...], 'seconds', 'steps'}.
-    `callback(steps_done, student)` runs after every step (in eval mode), for evaluations along the way."""
+    `callback(steps_done, student)` runs after every step (in eval mode), for evaluations along the way.
+    `feature_map` {student point: teacher point} pairs the feature-KD points (default: the stage outputs both have)."""
     from accelerate import Accelerator
     c = config or DistillConfig()
     conditional = isinstance(student, UNet2DConditionModel)
@@ -147,14 +150,16 @@ def distill(student: nn.Module, teacher: nn.Module, latents: torch.Tensor, confi
     acc = Accelerator()
     emb, emb_idx, empty = _embed(ldm, prompts) if conditional else (None, None, None)
     noise_sched = DDPMScheduler.from_config(SD_SCHEDULER_CONFIG)
-    ident = dict(config=asdict(c), teacher=model_fingerprint(teacher), student_start=model_fingerprint(student), n_latents=len(latents))
+    shared = set(feature_points(teacher))
+    fmap = dict(feature_map) if feature_map is not None else {p: p for p in feature_points(student) if p in shared}
+    ident = dict(config=asdict(c), teacher=model_fingerprint(teacher), student_start=model_fingerprint(student),
+                 n_latents=len(latents), features=fmap)
     student.requires_grad_(True)
     opt = torch.optim.AdamW(student.parameters(), lr=c.lr, weight_decay=0.0)
     start, history = 0, []
     if path is not None and (Path(path) / "state.json").is_file(): start, history = _load_checkpoint(path, student, opt, ident)
     model, opt = acc.prepare(student, opt)
     teacher = teacher.to(acc.device).eval()      # runs under no_grad; its flags are left as they are
-    points = feature_points(teacher)
     mine = slice(acc.process_index, None, acc.num_processes)
     t0 = time.time()
     model.train()
@@ -170,9 +175,10 @@ def distill(student: nn.Module, teacher: nn.Module, latents: torch.Tensor, confi
         xt = noise_sched.add_noise(latents[i], noise, t).to(acc.device)
         kw = {}
         if conditional: kw["encoder_hidden_states"] = torch.where(drop[:, None, None], empty, emb[emb_idx[i]]).to(acc.device)
-        with FeatureTap(teacher, points) as tt, torch.no_grad(): eps_t = teacher(xt, t.to(acc.device), **kw).sample
-        with FeatureTap(acc.unwrap_model(model), points) as ts: eps_s = model(xt, t.to(acc.device), **kw).sample
-        loss, parts = distill_loss(eps_s, eps_t, noise.to(acc.device), ts.features, tt.features, c.task, c.out_kd, c.feat_kd, c.normalize)
+        with FeatureTap(teacher, list(fmap.values())) as tt, torch.no_grad(): eps_t = teacher(xt, t.to(acc.device), **kw).sample
+        with FeatureTap(acc.unwrap_model(model), list(fmap)) as ts: eps_s = model(xt, t.to(acc.device), **kw).sample
+        feats_s = {fmap[k]: v for k, v in ts.features.items()}
+        loss, parts = distill_loss(eps_s, eps_t, noise.to(acc.device), feats_s, tt.features, c.task, c.out_kd, c.feat_kd, c.normalize)
         for grp in opt.param_groups: grp["lr"] = lr_at(step, c)
         opt.zero_grad()
         acc.backward(loss)

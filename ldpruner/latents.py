@@ -10,7 +10,7 @@ from .core import LDPrunerError
 from .models import make_scheduler
 
 # %% auto #0
-__all__ = ['initial_noise', 'generate_latents']
+__all__ = ['initial_noise', 'denoise', 'generate_latents']
 
 # %% ../nbs/03_latents.ipynb #694f8622
 def initial_noise(n_conditions: int, n: int, shape: tuple, seed: int = 0) -> torch.Tensor:
@@ -23,8 +23,8 @@ def _unet_device_dtype(unet):
     p = next(unet.parameters())
     return p.device, p.dtype
 
-@torch.no_grad()
-def _denoise(unet, x, cond, uncond, steps, scheduler, guidance_scale):
+def denoise(unet, x, cond, uncond, steps: int, scheduler, guidance_scale: float) -> torch.Tensor:
+    "The scheduler loop from noise `x` to final latents; differentiable (`generate_latents` runs it without gradients)."
     sched = make_scheduler(scheduler.config, type(scheduler))
     sched.set_timesteps(steps)
     x = x * sched.init_noise_sigma
@@ -38,6 +38,8 @@ def _denoise(unet, x, cond, uncond, steps, scheduler, guidance_scale):
             eps = eu + guidance_scale * (ec - eu)
         x = sched.step(eps, t, x).prev_sample
     return x
+
+_denoise = torch.no_grad()(denoise)
 
 @torch.no_grad()
 def generate_latents(unet, conditions: torch.Tensor | None = None, n: int = 4, steps: int = 10, scheduler=None,
