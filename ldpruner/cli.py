@@ -17,6 +17,7 @@ from .pruning import is_pruned_dir, load_model, prune, save_pruned
 from .scoring import FORMULAS, OperatorScores, distributed_rank_world, plot_importance, score_operators_distributed
 from .finetune import DistillConfig, distill, plot_history, task_latents
 from .metrics import evaluate
+from .baselines import output_loss_scores, random_scores
 
 # %% auto #0
 __all__ = ['DEFAULT_MODEL', 'cmd_operators', 'cmd_score', 'cmd_prune', 'bench', 'format_bench', 'cmd_bench', 'write_report',
@@ -54,10 +55,20 @@ def _score(ldm, a, path, progress=True):
                            guidance_scale=a.guidance, seed=a.seed, scheduler=ldm.scheduler, condition_names=names,
                            path=path, progress=progress)
 
+def _baseline_scores(ldm, a, path):
+    "Scores by another method's criterion, in one process, written when done (they take seconds, not hours)."
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise LDPrunerError(f"--criterion {a.criterion} runs in one process; only ld-pruner scoring shards over torchrun")
+    ops = find_operators(ldm.unet, a.types)
+    if a.criterion == "output-loss": sc = output_loss_scores(ldm, ops, n=a.calibration, seed=a.seed)
+    else: sc = random_scores(ldm.unet, ops, seed=a.seed)
+    sc.save(path)
+    return sc
+
 def cmd_score(a):
     ldm = _load(a.model)
     ensure_writable_dir(Path(a.output).parent)
-    sc = _score(ldm, a, a.output)
+    sc = _score(ldm, a, a.output) if a.criterion == "ld-pruner" else _baseline_scores(ldm, a, a.output)
     if distributed_rank_world()[0] != 0: return
     rank = sc.ranking(a.formula)
     print(f"scores of {len(rank)} operators written to {a.output}")
@@ -211,6 +222,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--types", nargs="+"); p.add_argument("--json", action="store_true")
     p = sub.add_parser("score", help="score every operator (resumable)"); _common(p); _scoring_args(p)
     p.add_argument("-o", "--output", default="scores.json"); p.add_argument("--top", type=int, default=5)
+    p.add_argument("--criterion", default="ld-pruner", choices=["ld-pruner", "output-loss", "random"],
+                   help="LD-Pruner's latent statistics, LAPTOP-Diff's one-shot output loss, or seeded random scores")
+    p.add_argument("--calibration", type=int, default=64, help="task samples for --criterion output-loss")
     p = sub.add_parser("prune", help="prune a model by scores or by operator names"); _common(p)
     p.add_argument("--scores"); p.add_argument("--k", type=int); p.add_argument("--speedup", type=float)
     p.add_argument("--operators", nargs="+"); p.add_argument("--formula", default="sum", choices=list(FORMULAS))

@@ -184,7 +184,8 @@ def distill(student: nn.Module, teacher: nn.Module, latents: torch.Tensor, confi
         acc.backward(loss)
         if c.grad_clip: acc.clip_grad_norm_(model.parameters(), c.grad_clip)
         opt.step()
-        history.append(dict(step=step, loss=float(loss.detach()), **parts))
+        logged = acc.reduce(torch.tensor([float(loss.detach()), *parts.values()], device=acc.device), "mean")  # the whole batch, not this process's share
+        history.append(dict(step=step, **dict(zip(["loss", *parts], logged.tolist()))))
         if path is not None and acc.is_main_process and ((step + 1) % c.save_every == 0 or step + 1 == c.steps):
             _save_checkpoint(path, acc.unwrap_model(model), opt, step + 1, history, ident)
         if callback is not None:

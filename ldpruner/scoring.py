@@ -179,7 +179,8 @@ def plot_importance(scores: OperatorScores, formula: str = "sum", title: str | N
     starts = [i for i in range(len(names)) if i == 0 or stages[i] != stages[i - 1]]
     ax.set_xticks(starts, [stages[i].replace("_blocks", "") for i in starts], rotation=45, ha="left", fontsize=8)
     ax.set_xlim(-0.5, len(names) - 0.5)
-    ax.set_ylabel(f"LD-Pruner score ({formula}, summed over {len(scores.conditions)} conditions)")
+    nc = len(scores.conditions)
+    ax.set_ylabel(f"LD-Pruner score ({formula}, " + (f"summed over {nc} conditions)" if nc > 1 else "one condition)"))
     present = [t for t in TYPE_COLOURS if t in types]
     ax.legend(handles=[Patch(color=TYPE_COLOURS[t], label=t) for t in present], fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.set_title(title or f"Operator importance ({len(names)} operators)")
