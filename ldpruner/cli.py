@@ -59,6 +59,9 @@ def _baseline_scores(ldm, a, path):
     "Scores by another method's criterion, in one process, written when done (they take seconds, not hours)."
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise LDPrunerError(f"--criterion {a.criterion} runs in one process; only ld-pruner scoring shards over torchrun")
+    if a.criterion == "output-loss" and ldm.extras.get("task") is None:
+        raise LDPrunerError(f"--criterion output-loss calibrates on the task's own data, which {ldm.name} does not come with "
+                            "(the reference models and models pruned from them do)")
     ops = find_operators(ldm.unet, a.types)
     if a.criterion == "output-loss": sc = output_loss_scores(ldm, ops, n=a.calibration, seed=a.seed)
     else: sc = random_scores(ldm.unet, ops, seed=a.seed)
