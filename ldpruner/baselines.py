@@ -96,14 +96,17 @@ def calibration_set(ldm, n: int = 64, seed: int = 0) -> dict:
     t = torch.randint(0, sched.config.num_train_timesteps, (len(lat),), generator=g)
     calib = dict(sample=sched.add_noise(lat, noise, t), timestep=t)
     if prompts is not None:
-        with torch.no_grad(): calib["encoder_hidden_states"] = ldm.encode(prompts)
+        with torch.no_grad(): calib["conditioning"] = ldm.encode(prompts)
     return calib
 
 @torch.no_grad()
 def predict_noise(unet, calib: dict, batch: int = 64) -> torch.Tensor:
-    "The U-Net's noise prediction for every input of a calibration set, in batches."
-    n = len(calib["sample"])
-    return torch.cat([unet(**{k: v[i:i + batch] for k, v in calib.items()}).sample for i in range(0, n, batch)])
+    "The U-Net's prediction for every input of a calibration set, in batches, on the U-Net's device and dtype."
+    p, n = next(unet.parameters()), len(calib["sample"])
+    def run(sl):
+        kw = calib["conditioning"][sl].to(p.device, p.dtype).unet_kwargs() if "conditioning" in calib else {}
+        return unet(calib["sample"][sl].to(p.device, p.dtype), calib["timestep"][sl].to(p.device), **kw).sample.float().cpu()
+    return torch.cat([run(slice(i, i + batch)) for i in range(0, n, batch)])
 
 def output_loss_scores(ldm, operators=None, n: int = 64, seed: int = 0, batch: int = 64, progress: bool = True) -> OperatorScores:
     "LAPTOP-Diff's criterion for each operator alone: mean squared change of the noise prediction on a calibration set."
@@ -267,7 +270,7 @@ def train_dipgo(ldm, config: DipGoConfig | None = None, prompts: list | None = N
             cond = uncond = None
             if ldm.conditional:
                 idx = torch.randint(len(prompts), (c.batch,), generator=g).tolist()
-                with torch.no_grad(): cond, uncond = ldm.encode([prompts[i] for i in idx]), ldm.encode([""])
+                with torch.no_grad(): cond, uncond = ldm.conditions([prompts[i] for i in idx])
             sample = lambda: denoise(unet, noise, cond, uncond, c.steps, ldm.scheduler, c.guidance_scale)
             with torch.no_grad(): target_img = decode(sample())
             soft = logits.softmax(-1)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import platform, statistics, time
 
 import torch
-from diffusers import UNet2DConditionModel
+from .conditioning import synthetic_conditioning
 
 # %% auto #0
 __all__ = ['count_params', 'unet_inputs', 'device_name', 'compare_latency', 'latency_profile', 'predicted_speedup']
@@ -17,15 +17,15 @@ def count_params(model: torch.nn.Module) -> int:
     "Number of parameters."
     return sum(p.numel() for p in model.parameters())
 
-def unet_inputs(unet, batch: int = 2, seq_len: int = 24, seed: int = 0) -> dict:
-    "A seeded forward-pass input for `unet` (batch 2 = one latent with classifier-free guidance)."
+def unet_inputs(unet, batch: int = 2, seq_len: int = 24, seed: int = 0, conditioning=None) -> dict:
+    "A seeded forward-pass input for `unet` (batch 2 = one latent with classifier-free guidance), with its family's conditioning."
     g = torch.Generator().manual_seed(seed)
     c, p = unet.config, next(unet.parameters())
     size = (c.sample_size,) * 2 if isinstance(c.sample_size, int) else tuple(c.sample_size)
     inp = dict(sample=torch.randn(batch, c.in_channels, *size, generator=g).to(p.device, p.dtype),
                timestep=torch.full((batch,), 500, device=p.device))
-    if isinstance(unet, UNet2DConditionModel):
-        inp["encoder_hidden_states"] = torch.randn(batch, seq_len, c.cross_attention_dim, generator=g).to(p.device, p.dtype)
+    cond = synthetic_conditioning(unet, batch, seq_len, seed + 1) if conditioning is None else conditioning.to(p.device, p.dtype)
+    if cond is not None: inp.update(cond.unet_kwargs())
     return inp
 
 def device_name(device=None) -> str:

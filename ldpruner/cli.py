@@ -10,10 +10,10 @@ from pathlib import Path
 
 import torch
 from .bench import compare_latency, count_params, device_name, latency_profile, predicted_speedup, unet_inputs
-from .core import LDPrunerError, atomic_file, ensure_writable_dir, model_fingerprint, write_json
+from .core import LDPrunerError, atomic_file, ensure_writable_dir, model_fingerprint, resolve_device, resolve_dtype, write_json
 from .models import REFERENCES
 from .operators import find_operators, inventory, operator_counts, OPERATOR_TYPES
-from .pruning import is_pruned_dir, load_model, prune, save_pruned
+from .pruning import is_pruned_dir, load_model, prune, save_pruned, save_pruned_model
 from .scoring import FORMULAS, OperatorScores, distributed_rank_world, plot_importance, score_operators_distributed
 from .finetune import DistillConfig, distill, plot_history, task_latents
 from .metrics import evaluate
@@ -26,14 +26,23 @@ __all__ = ['DEFAULT_MODEL', 'cmd_operators', 'cmd_score', 'cmd_prune', 'bench', 
 # %% ../nbs/07_cli.ipynb #40ef7c1e
 DEFAULT_MODEL = "tiny-t2i"
 
-def _load(spec):
-    ldm = load_model(spec)
-    print(f"model: {ldm.name}" + (f" ({ldm.description})" if ldm.description else ""), file=sys.stderr)
+def _load(spec, a):
+    "Load MODEL as the command's options say: device and dtype checked first, fingerprint taken of the model as stored."
+    device, dtype = resolve_device(getattr(a, "device", "cpu")), resolve_dtype(getattr(a, "dtype", "float32"))
+    ldm = load_model(spec, allow_pickle=getattr(a, "allow_pickle", False), embeddings=getattr(a, "embeddings", None))
+    ldm.extras["fingerprint"], ldm.extras["stored_dtype"] = model_fingerprint(ldm.unet), ldm.unet.dtype
+    ldm.to(device, dtype)
+    print(f"model: {ldm.name}" + (f" ({ldm.description})" if ldm.description else "") + f"; on {device.type} in {str(dtype)[6:]}",
+          file=sys.stderr)
     return ldm
+
+def _stored(unet, ldm):
+    "A pruned U-Net back in the dtype and on the CPU its base was stored in, for saving."
+    return unet.to(device="cpu", dtype=ldm.extras.get("stored_dtype", unet.dtype))
 
 # %% ../nbs/07_cli.ipynb #1293e594
 def cmd_operators(a):
-    ldm = _load(a.model)
+    ldm = _load(a.model, a)
     ops = find_operators(ldm.unet, a.types)
     if a.json:
         print(json.dumps([o.to_dict() for o in ops], indent=1)); return
@@ -49,11 +58,12 @@ def _join_torchrun():
 
 def _score(ldm, a, path, progress=True):
     cond, uncond = ldm.conditions(a.prompt)
-    names = list(a.prompt or ldm.prompts) if ldm.conditional else ["unconditional"]
+    if ldm.conditional and uncond is None and a.guidance != 1.0:
+        raise LDPrunerError("the embeddings file has no empty-prompt tensors (uncond.*) for guidance: add them, or pass --guidance 1")
     _join_torchrun()
     return score_operators_distributed(ldm.unet, find_operators(ldm.unet, a.types), cond, uncond, n=a.n, steps=a.steps,
-                           guidance_scale=a.guidance, seed=a.seed, scheduler=ldm.scheduler, condition_names=names,
-                           path=path, progress=progress)
+                           guidance_scale=a.guidance, seed=a.seed, scheduler=ldm.scheduler, condition_names=ldm.condition_names(a.prompt),
+                           path=path, progress=progress, fingerprint=ldm.extras.get("fingerprint"))
 
 def _baseline_scores(ldm, a, path):
     "Scores by another method's criterion, in one process, written when done (they take seconds, not hours)."
@@ -65,11 +75,12 @@ def _baseline_scores(ldm, a, path):
     ops = find_operators(ldm.unet, a.types)
     if a.criterion == "output-loss": sc = output_loss_scores(ldm, ops, n=a.calibration, seed=a.seed)
     else: sc = random_scores(ldm.unet, ops, seed=a.seed)
+    sc.model_fingerprint = ldm.extras.get("fingerprint", sc.model_fingerprint)
     sc.save(path)
     return sc
 
 def cmd_score(a):
-    ldm = _load(a.model)
+    ldm = _load(a.model, a)
     ensure_writable_dir(Path(a.output).parent)
     sc = _score(ldm, a, a.output) if a.criterion == "ld-pruner" else _baseline_scores(ldm, a, a.output)
     if distributed_rank_world()[0] != 0: return
@@ -84,13 +95,14 @@ def _prune_from_args(ldm, a):
         return prune(ldm.unet, a.operators)
     if a.scores is None: raise LDPrunerError("give --scores FILE with --k or --speedup, or --operators NAME ...")
     if (a.k is None) == (a.speedup is None): raise LDPrunerError("give exactly one of --k or --speedup")
-    return prune(ldm.unet, OperatorScores.load(a.scores), k=a.k, speedup=a.speedup, formula=a.formula)
+    return prune(ldm.unet, OperatorScores.load(a.scores), k=a.k, speedup=a.speedup, formula=a.formula,
+                 inputs=ldm.unet_inputs(getattr(a, "batch", 2)), fingerprint=ldm.extras.get("fingerprint"))
 
 def cmd_prune(a):
-    ldm = _load(a.model)
+    ldm = _load(a.model, a)
     ensure_writable_dir(Path(a.output).parent)
     pruned = _prune_from_args(ldm, a)
-    save_pruned(pruned, a.output, base=_base_of(a.model, ldm))
+    save_pruned_model(ldm.with_unet(_stored(pruned, ldm)), a.output, base=_base_of(a.model, ldm))
     r = pruned.ldpruner_report
     print(f"pruned {r['operators']} operators: {r['params_original']/1e6:.2f}M -> {r['params_pruned']/1e6:.2f}M parameters; saved to {a.output}")
 
@@ -100,14 +112,14 @@ def _base_of(spec, ldm):
     return str(Path(spec).resolve()) if Path(spec).is_dir() else spec
 
 # %% ../nbs/07_cli.ipynb #6cd42d3f
-def bench(base_unet, pruned_unet, batch: int = 2, repeats: int = 30) -> dict:
+def bench(base_unet, pruned_unet, batch: int = 2, repeats: int = 30, inputs: dict | None = None) -> dict:
     "Parameters, interleaved median latencies, measured and predicted speedup of `pruned_unet` over `base_unet`."
-    inputs = unet_inputs(base_unet, batch=batch)
+    inputs = inputs or unet_inputs(base_unet, batch=batch)
     removed = [o["name"] for o in getattr(pruned_unet, "ldpruner_plan", [])]
     lat = compare_latency({"original": base_unet, "pruned": pruned_unet}, inputs, repeats=repeats)
     prof = latency_profile(base_unet, inputs, removed, repeats=max(5, repeats // 3)) if removed else {}
     total = lat["original"]
-    return dict(device=device_name(inputs["sample"].device), batch=batch, repeats=repeats,
+    return dict(device=device_name(inputs["sample"].device), dtype=str(inputs["sample"].dtype).removeprefix("torch."), batch=batch, repeats=repeats,
                 params_original=count_params(base_unet), params_pruned=count_params(pruned_unet),
                 latency_original_ms=1e3 * lat["original"], latency_pruned_ms=1e3 * lat["pruned"],
                 measured_speedup=lat["original"] / lat["pruned"],
@@ -115,17 +127,17 @@ def bench(base_unet, pruned_unet, batch: int = 2, repeats: int = 30) -> dict:
                 removed_share_of_latency=sum(prof.values()) / total if removed else 0.0)
 
 def format_bench(b: dict) -> str:
-    return (f"device: {b['device']}, batch {b['batch']}, median of {b['repeats']} interleaved runs after warm-up\n"
+    return (f"device: {b['device']}, {b.get('dtype', 'float32')}, batch {b['batch']}, median of {b['repeats']} interleaved runs after warm-up\n"
             f"parameters: {b['params_original']/1e6:.3f}M -> {b['params_pruned']/1e6:.3f}M ({1 - b['params_pruned']/b['params_original']:.1%} fewer)\n"
             f"latency: {b['latency_original_ms']:.2f} ms -> {b['latency_pruned_ms']:.2f} ms\n"
             f"speedup: measured {b['measured_speedup']:.2f}x; predicted {b['predicted_speedup']:.2f}x "
             f"(removed operators took {b['removed_share_of_latency']:.1%} of the original's latency)")
 
 def cmd_bench(a):
-    ldm = _load(a.model)
     if a.base is None and not is_pruned_dir(a.model): raise LDPrunerError("bench needs a pruned model, or --base to compare against")
-    base = _load(a.base or ldm.unet.ldpruner_base)
-    b = bench(base.unet, ldm.unet, batch=a.batch, repeats=a.repeats)
+    ldm = _load(a.model, a)
+    base = _load(a.base or ldm.unet.ldpruner_base, a)
+    b = bench(base.unet, ldm.unet, batch=a.batch, repeats=a.repeats, inputs=base.unet_inputs(a.batch))
     print(format_bench(b))
     if a.json: write_json(a.json, b)
 
@@ -137,7 +149,8 @@ def write_report(out: Path, ldm, a, sc, pruned, b) -> str:
              "## Protocol", "",
              f"- operators scored: {len(rank)} (types: {', '.join(sorted({r['type'] for r in sc.operators.values()}))})",
              f"- conditions: {len(sc.conditions)} ({'; '.join(sc.conditions)})",
-             f"- latents per condition n = {a.n}, {a.steps} {type(ldm.scheduler).__name__} steps, guidance {a.guidance}, seed {a.seed}",
+             f"- latents per condition n = {a.n}, {a.steps} {type(ldm.scheduler).__name__} steps ({sc.protocol.get('prediction_type', 'epsilon')}), guidance {a.guidance}, seed {a.seed}",
+             f"- device {sc.protocol.get('device', 'cpu')}, dtype {sc.protocol.get('dtype', 'float32')}",
              f"- score formula: {a.formula}; selection: " + (f"k = {a.k}" if a.k else f"target speedup {a.speedup}x"),
              f"- scoring took {sum(r['seconds'] for r in sc.operators.values()):.1f} s", "",
              "## Result", "", "```", format_bench(b), "```", "",
@@ -151,8 +164,8 @@ def write_report(out: Path, ldm, a, sc, pruned, b) -> str:
     return text
 
 def cmd_run(a):
+    ldm = _load(a.model, a)
     out = ensure_writable_dir(a.output)
-    ldm = _load(a.model)
     if a.k is None and a.speedup is None: a.speedup = 1.5
     if a.k is not None and a.speedup is not None: raise LDPrunerError("give one of --k or --speedup")
     t0 = time.time()
@@ -162,10 +175,11 @@ def cmd_run(a):
     with atomic_file(out / "importance.png", "wb") as f: fig.savefig(f, format="png", dpi=120)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        pruned = prune(ldm.unet, sc, k=a.k, speedup=a.speedup, formula=a.formula)
+        pruned = prune(ldm.unet, sc, k=a.k, speedup=a.speedup, formula=a.formula, inputs=ldm.unet_inputs(a.batch),
+                       fingerprint=ldm.extras.get("fingerprint"))
     for w in caught: print(f"warning: {w.message}", file=sys.stderr)
-    save_pruned(pruned, out / "pruned", base=_base_of(a.model, ldm))
-    b = bench(ldm.unet, pruned, batch=a.batch, repeats=a.repeats)
+    b = bench(ldm.unet, pruned, batch=a.batch, repeats=a.repeats, inputs=ldm.unet_inputs(a.batch))
+    save_pruned_model(ldm.with_unet(_stored(pruned, ldm)), out / "pruned", base=_base_of(a.model, ldm))
     write_json(out / "bench.json", b)
     write_report(out, ldm, a, sc, pruned, b)
     print(format_bench(b))
@@ -176,34 +190,43 @@ def cmd_finetune(a):
     if not is_pruned_dir(a.model): raise LDPrunerError(f"finetune takes a pruned-model folder (from `ldpruner prune` or `run`), not '{a.model}'")
     out = Path(a.output)
     ensure_writable_dir(out.parent)
-    ldm = _load(a.model)
+    device = resolve_device(a.device)
+    mixed = {"float32": "no", "float16": "fp16", "bfloat16": "bf16"}[str(resolve_dtype(a.dtype))[6:]]
+    ldm = _load(a.model, argparse.Namespace(**{**vars(a), "dtype": "float32"}))    # weights train in float32; --dtype sets autocast
     base = getattr(ldm.unet, "ldpruner_base", None)
     if not base: raise LDPrunerError(f"{a.model}: its plan names no base model to distil from")
-    teacher = _load(base)
+    teacher = _load(base, argparse.Namespace(**{**vars(a), "dtype": "float32"}))
     lat, prompts = task_latents(teacher, a.data, seed=a.seed + 1)
     cfg = DistillConfig(steps=a.steps, batch=a.batch, lr=a.lr, task=a.task_weight, out_kd=a.out_kd, feat_kd=a.feat_kd,
                         normalize=a.normalize, seed=a.seed, save_every=a.save_every)
     ckpt = out.parent / f".{out.name}.checkpoint"
-    res = distill(ldm.unet, teacher.unet, lat, cfg, prompts=prompts, ldm=teacher, path=ckpt)
+    res = distill(ldm.unet, teacher.unet, lat, cfg, prompts=prompts, ldm=teacher, path=ckpt, device=device, mixed_precision=mixed)
     if distributed_rank_world()[0] != 0: return     # under accelerate launch, the main process writes
     png = io.BytesIO()
     plot_history(res["history"], f"Distillation of {ldm.name} from {base}").savefig(png, format="png", dpi=120)
     info = dict(base=base, data=len(lat), config=asdict(cfg), seconds_this_run=res["seconds"], history=res["history"])
-    save_pruned(ldm.unet, out, base=base, extra_files={"finetune.json": json.dumps(info, indent=1), "loss.png": png.getvalue()})
+    save_pruned(_stored(ldm.unet, ldm), out, base=base, extra_files={"finetune.json": json.dumps(info, indent=1), "loss.png": png.getvalue()})
     shutil.rmtree(ckpt, ignore_errors=True)
     h = res["history"]
     print(f"distilled {cfg.steps} steps on {len(lat)} latents; loss {h[0]['loss']:.4f} -> {h[-1]['loss']:.4f}; saved to {out}")
 
 def cmd_eval(a):
-    ldm = _load(a.model)
+    ldm = _load(a.model, a)
     if a.json: ensure_writable_dir(Path(a.json).parent)
     r = evaluate(ldm, n=a.n, steps=a.steps, guidance_scale=a.guidance, seed=a.seed)
     for k, v in r.items(): print(f"{k}: {v:.4g}" if isinstance(v, float) else f"{k}: {v}")
     if a.json: write_json(a.json, dict(model=ldm.name, **r))
 
 # %% ../nbs/07_cli.ipynb #7f3ee375
+def _device_args(p):
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N or mps")
+    p.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"], help="the model's dtype (statistics stay float64)")
+    p.add_argument("--allow-pickle", action="store_true", help="also load .bin (pickle) weights; only for files you trust")
+
 def _common(p, model=True):
     if model: p.add_argument("model", nargs="?", default=DEFAULT_MODEL, help=f"reference name ({', '.join(REFERENCES)}), folder or hub id")
+    _device_args(p)
+    p.add_argument("--embeddings", help="safetensors file of prompt embeddings (and SDXL/AudioLDM extras) for a bare conditional U-Net folder")
 
 def _scoring_args(p):
     p.add_argument("--n", type=int, default=4, help="latents per condition")
@@ -236,7 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base"); p.add_argument("--batch", type=int, default=2); p.add_argument("--repeats", type=int, default=30)
     p.add_argument("--json", help="also write the numbers to this JSON file")
     p = sub.add_parser("finetune", help="distil a pruned model from its base (resumable)")
-    p.add_argument("model", help="a pruned-model folder")
+    p.add_argument("model", help="a pruned-model folder"); _device_args(p)
     p.add_argument("-o", "--output", required=True, help="folder for the finetuned model")
     p.add_argument("--steps", type=int, default=300); p.add_argument("--batch", type=int, default=32)
     p.add_argument("--lr", type=float, default=2e-4); p.add_argument("--data", type=int, default=2000, help="training samples of the task")

@@ -11,7 +11,8 @@ from pathlib import Path
 import torch
 
 # %% auto #0
-__all__ = ['LDPrunerError', 'tensor_bytes', 'model_fingerprint', 'ensure_writable_dir', 'atomic_file', 'write_json', 'atomic_dir']
+__all__ = ['DTYPES', 'LDPrunerError', 'tensor_bytes', 'model_fingerprint', 'ensure_writable_dir', 'atomic_file', 'write_json',
+           'atomic_dir', 'resolve_device', 'resolve_dtype']
 
 # %% ../nbs/00_core.ipynb #f027765e
 class LDPrunerError(ValueError):
@@ -82,3 +83,28 @@ def atomic_dir(path):
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+# %% ../nbs/00_core.ipynb #21e19266
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
+    "`auto`, `cpu`, `cuda`, `cuda:N` or `mps` as a `torch.device` that exists here, or one `LDPrunerError`."
+    spec = "auto" if spec is None else str(spec)
+    if spec == "auto": return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try: dev = torch.device(spec)
+    except RuntimeError: raise LDPrunerError(f"unknown device '{spec}'; use auto, cpu, cuda, cuda:N or mps") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available(): raise LDPrunerError(f"device '{spec}' asked for, but this machine has no CUDA GPU (torch {torch.__version__})")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise LDPrunerError(f"device '{spec}' asked for, but this machine has {torch.cuda.device_count()} CUDA GPU(s)")
+    elif dev.type == "mps":
+        if not torch.backends.mps.is_available(): raise LDPrunerError(f"device 'mps' asked for, but MPS is not available here")
+    elif dev.type != "cpu": raise LDPrunerError(f"unsupported device '{spec}'; use auto, cpu, cuda, cuda:N or mps")
+    return dev
+
+def resolve_dtype(spec: str | torch.dtype | None = "float32") -> torch.dtype:
+    "`float32`, `float16` or `bfloat16` as a `torch.dtype`, or one `LDPrunerError`."
+    if isinstance(spec, torch.dtype) and spec in DTYPES.values(): return spec
+    if spec is None: return torch.float32
+    if str(spec) not in DTYPES: raise LDPrunerError(f"unknown dtype '{spec}'; use {', '.join(DTYPES)}")
+    return DTYPES[str(spec)]

@@ -14,9 +14,11 @@ from diffusers import DDPMScheduler, UNet2DConditionModel
 from tqdm import tqdm
 from .core import LDPrunerError, atomic_dir, model_fingerprint
 from .models import SD_SCHEDULER_CONFIG
+from .conditioning import Conditioning
 
 # %% auto #0
-__all__ = ['task_latents', 'feature_points', 'FeatureTap', 'distill_loss', 'DistillConfig', 'lr_at', 'distill', 'plot_history']
+__all__ = ['task_latents', 'feature_points', 'FeatureTap', 'distill_loss', 'DistillConfig', 'lr_at', 'task_target', 'distill',
+           'plot_history']
 
 # %% ../nbs/11_finetune.ipynb #ed0cc33b
 @torch.no_grad()
@@ -56,10 +58,10 @@ class FeatureTap:
         self.handles = []
 
 # %% ../nbs/11_finetune.ipynb #4fcebf54
-def distill_loss(eps_s, eps_t, noise, feats_s: dict, feats_t: dict, task: float = 1.0, out_kd: float = 1.0,
+def distill_loss(eps_s, eps_t, target, feats_s: dict, feats_t: dict, task: float = 1.0, out_kd: float = 1.0,
                  feat_kd: float = 1.0, normalize: bool = False) -> tuple[torch.Tensor, dict]:
-    "(total loss, {task, out_kd, feat_kd}) of a student's noise prediction and features against the teacher's."
-    parts = {"task": F.mse_loss(eps_s, noise), "out_kd": F.mse_loss(eps_s, eps_t)}
+    "(total loss, {task, out_kd, feat_kd}) of a student's prediction and features against the teacher's and the task `target`."
+    parts = {"task": F.mse_loss(eps_s, target), "out_kd": F.mse_loss(eps_s, eps_t)}
     terms = []
     for k, ft in feats_t.items():
         if feats_s[k].shape != ft.shape:
@@ -132,24 +134,35 @@ def _load_checkpoint(path, student, opt, ident: dict):
 @torch.no_grad()
 def _embed(ldm, prompts, batch: int = 256):
     uniq = sorted(set(prompts))
-    emb = torch.cat([ldm.encode(uniq[i:i + batch]) for i in range(0, len(uniq), batch)])
+    emb = Conditioning.cat([ldm.encode(uniq[i:i + batch]) for i in range(0, len(uniq), batch)]).to("cpu")
     index = {p: i for i, p in enumerate(uniq)}
-    return emb, torch.tensor([index[p] for p in prompts]), ldm.encode([""])
+    return emb, torch.tensor([index[p] for p in prompts]), ldm.conditions([uniq[0]])[1].to("cpu")
+
+def task_target(scheduler, latents, noise, t):
+    "What the U-Net learns to predict, by the scheduler's `prediction_type`: the noise, the velocity (SD-2.x) or the sample."
+    kind = scheduler.config.get("prediction_type", "epsilon")
+    if kind == "epsilon": return noise
+    if kind == "v_prediction": return scheduler.get_velocity(latents, noise, t)
+    if kind == "sample": return latents
+    raise LDPrunerError(f"prediction_type '{kind}' is not supported (epsilon, v_prediction, sample are)")
 
 def distill(student: nn.Module, teacher: nn.Module, latents: torch.Tensor, config: DistillConfig | None = None,
             prompts: list | None = None, ldm=None, path=None, progress: bool = True, stop_after: int | None = None,
-            callback=None, feature_map: dict | None = None) -> dict:
+            callback=None, feature_map: dict | None = None, device=None, mixed_precision: str = "no") -> dict:
     """Finetune `student` (in place) by KD from `teacher` on `latents`; returns {'history': [...], 'seconds', 'steps'}.
     `callback(steps_done, student)` runs after every step (in eval mode), for evaluations along the way.
-    `feature_map` {student point: teacher point} pairs the feature-KD points (default: the stage outputs both have)."""
+    `feature_map` {student point: teacher point} pairs the feature-KD points (default: the stage outputs both have).
+    The task loss follows the prediction type of `ldm`'s scheduler; `device` and `mixed_precision` (no, fp16, bf16) go to accelerate."""
     from accelerate import Accelerator
     c = config or DistillConfig()
     conditional = isinstance(student, UNet2DConditionModel)
     if conditional and (prompts is None or ldm is None): raise LDPrunerError("a text-conditioned U-Net needs `prompts` and `ldm` (its text encoder)")
     if prompts is not None and len(prompts) != len(latents): raise LDPrunerError(f"{len(latents)} latents but {len(prompts)} prompts")
-    acc = Accelerator()
+    device = torch.device(device) if device is not None else None
+    if device is not None and device.type == "cuda" and device.index is not None: torch.cuda.set_device(device)
+    acc = Accelerator(cpu=device is not None and device.type == "cpu", mixed_precision=mixed_precision)
     emb, emb_idx, empty = _embed(ldm, prompts) if conditional else (None, None, None)
-    noise_sched = DDPMScheduler.from_config(SD_SCHEDULER_CONFIG)
+    noise_sched = DDPMScheduler.from_config(ldm.scheduler.config if ldm is not None else SD_SCHEDULER_CONFIG)
     shared = set(feature_points(teacher))
     fmap = dict(feature_map) if feature_map is not None else {p: p for p in feature_points(student) if p in shared}
     ident = dict(config=asdict(c), teacher=model_fingerprint(teacher), student_start=model_fingerprint(student),
@@ -173,12 +186,12 @@ def distill(student: nn.Module, teacher: nn.Module, latents: torch.Tensor, confi
         drop = torch.rand(c.batch, generator=g) < c.p_uncond
         i, noise, t, drop = i[mine], noise[mine], t[mine], drop[mine]
         xt = noise_sched.add_noise(latents[i], noise, t).to(acc.device)
-        kw = {}
-        if conditional: kw["encoder_hidden_states"] = torch.where(drop[:, None, None], empty, emb[emb_idx[i]]).to(acc.device)
+        target = task_target(noise_sched, latents[i], noise, t).to(acc.device)
+        kw = emb[emb_idx[i]].where(drop, empty).to(acc.device).unet_kwargs() if conditional else {}
         with FeatureTap(teacher, list(fmap.values())) as tt, torch.no_grad(): eps_t = teacher(xt, t.to(acc.device), **kw).sample
         with FeatureTap(acc.unwrap_model(model), list(fmap)) as ts: eps_s = model(xt, t.to(acc.device), **kw).sample
         feats_s = {fmap[k]: v for k, v in ts.features.items()}
-        loss, parts = distill_loss(eps_s, eps_t, noise.to(acc.device), feats_s, tt.features, c.task, c.out_kd, c.feat_kd, c.normalize)
+        loss, parts = distill_loss(eps_s, eps_t, target, feats_s, tt.features, c.task, c.out_kd, c.feat_kd, c.normalize)
         for grp in opt.param_groups: grp["lr"] = lr_at(step, c)
         opt.zero_grad()
         acc.backward(loss)

@@ -8,6 +8,7 @@ import torch
 from diffusers import UNet2DConditionModel
 from .core import LDPrunerError
 from .models import make_scheduler
+from .conditioning import Conditioning, as_conditioning, check_conditioning
 
 # %% auto #0
 __all__ = ['initial_noise', 'denoise', 'generate_latents']
@@ -23,16 +24,21 @@ def _unet_device_dtype(unet):
     p = next(unet.parameters())
     return p.device, p.dtype
 
+def _guided(cond, uncond, cfg: bool):
+    return Conditioning.cat([uncond.expand(len(cond)), cond]) if cfg else cond
+
 def denoise(unet, x, cond, uncond, steps: int, scheduler, guidance_scale: float) -> torch.Tensor:
     "The scheduler loop from noise `x` to final latents; differentiable (`generate_latents` runs it without gradients)."
     sched = make_scheduler(scheduler.config, type(scheduler))
     sched.set_timesteps(steps)
-    x = x * sched.init_noise_sigma
+    cond, uncond = as_conditioning(cond), as_conditioning(uncond)
+    dtype = _unet_device_dtype(unet)[1]
+    x = x.float() * sched.init_noise_sigma             # the scheduler's arithmetic stays in float32 whatever the U-Net's dtype
     cfg = cond is not None and guidance_scale != 1.0
-    ehs = torch.cat([uncond.expand_as(cond), cond]) if cfg else cond
+    kw = {} if cond is None else _guided(cond, uncond, cfg).to(dtype=dtype).unet_kwargs()
     for t in sched.timesteps:
         inp = sched.scale_model_input(torch.cat([x, x]) if cfg else x, t)
-        eps = unet(inp, t, encoder_hidden_states=ehs).sample if cond is not None else unet(inp, t).sample
+        eps = unet(inp.to(dtype), t, **kw).sample.float()
         if cfg:
             eu, ec = eps.chunk(2)
             eps = eu + guidance_scale * (ec - eu)
@@ -42,21 +48,24 @@ def denoise(unet, x, cond, uncond, steps: int, scheduler, guidance_scale: float)
 _denoise = torch.no_grad()(denoise)
 
 @torch.no_grad()
-def generate_latents(unet, conditions: torch.Tensor | None = None, n: int = 4, steps: int = 10, scheduler=None,
-                     guidance_scale: float = 3.0, uncond: torch.Tensor | None = None, seed: int = 0,
+def generate_latents(unet, conditions: Conditioning | torch.Tensor | None = None, n: int = 4, steps: int = 10, scheduler=None,
+                     guidance_scale: float = 3.0, uncond: Conditioning | torch.Tensor | None = None, seed: int = 0,
                      shape: tuple | None = None, batch_size: int | None = None, check_finite: bool = True) -> torch.Tensor:
-    "Final latents `[C, n, *shape]` for C conditions (text embeddings `[C, L, D]`; None: unconditional, C = 1)."
+    "Final latents `[C, n, *shape]` (float32, CPU) for C conditions (a `Conditioning` or text embeddings `[C, L, D]`; None: unconditional, C = 1)."
     scheduler = scheduler or make_scheduler()
+    conditions, uncond = as_conditioning(conditions), as_conditioning(uncond)
     conditional = isinstance(unet, UNet2DConditionModel)
     if conditional and conditions is None: raise LDPrunerError("this U-Net is text-conditioned: give conditions (prompt embeddings)")
-    if not conditional and conditions is not None: raise LDPrunerError("this U-Net is unconditional: conditions must be None")
-    if conditional and guidance_scale != 1.0 and uncond is None: raise LDPrunerError("classifier-free guidance needs `uncond` (the empty prompt's embedding)")
+    check_conditioning(unet, conditions, "conditions")
+    if conditional and guidance_scale != 1.0:
+        if uncond is None: raise LDPrunerError("classifier-free guidance needs `uncond` (the empty prompt's embedding); or use guidance 1")
+        check_conditioning(unet, uncond, "uncond")
     c = unet.config
     shape = shape or (c.in_channels, *((c.sample_size,) * 2 if isinstance(c.sample_size, int) else c.sample_size))
     n_cond = 1 if conditions is None else len(conditions)
     device, dtype = _unet_device_dtype(unet)
-    noise = initial_noise(n_cond, n, shape, seed).reshape(n_cond * n, *shape).to(device, dtype)
-    ehs = None if conditions is None else conditions.to(device, dtype).repeat_interleave(n, 0)
+    noise = initial_noise(n_cond, n, shape, seed).reshape(n_cond * n, *shape).to(device)
+    ehs = None if conditions is None else conditions.to(device, dtype).repeat_interleave(n)
     un = None if uncond is None else uncond.to(device, dtype)
     bs = batch_size or len(noise)
     out = torch.cat([_denoise(unet, noise[i:i + bs], None if ehs is None else ehs[i:i + bs], un, steps, scheduler, guidance_scale)

@@ -12,6 +12,7 @@ import torch
 from diffusers import DDIMScheduler, DiffusionPipeline, ImagePipelineOutput, UNet2DConditionModel, UNet2DModel
 from transformers import PreTrainedTokenizerFast
 from .core import LDPrunerError
+from .conditioning import Conditioning
 
 # %% auto #0
 __all__ = ['SD14_UNET_CONFIG', 'TINY_SD_CONFIG', 'TINY_UNCOND_CONFIG', 'SPECIAL_TOKENS', 'SD_SCHEDULER_CONFIG', 'SHAPE_WORDS',
@@ -115,6 +116,8 @@ class LDM:
     prompts: list = field(default_factory=list)   # default conditions for scoring (empty: unconditional)
     description: str = ""
     extras: dict = field(default_factory=dict)
+    pipe: object = None                           # the diffusers pipeline a model was loaded from, if any
+    family: str = "reference"                     # sd, sdxl, audioldm, ldm, ddpm (pipelines), unet (bare folder), reference
 
     @property
     def conditional(self) -> bool: return isinstance(self.unet, UNet2DConditionModel)
@@ -125,32 +128,80 @@ class LDM:
         s = c.sample_size if isinstance(c.sample_size, (tuple, list)) else (c.sample_size, c.sample_size)
         return (c.in_channels, *s)
 
+    @property
+    def seq_len(self) -> int:
+        "Length of the text sequences the U-Net cross-attends to (77 when there is no tokenizer to ask)."
+        return getattr(self.tokenizer, "model_max_length", 77) if self.tokenizer is not None else 77
+
     @torch.no_grad()
-    def encode(self, prompts) -> torch.Tensor:
-        "Text embeddings `[len(prompts), L, D]` for the U-Net's cross-attention."
-        if self.text_encoder is None: raise LDPrunerError(f"{self.name} has no text encoder: it is unconditional")
+    def encode(self, prompts) -> Conditioning:
+        "The U-Net's conditioning for `prompts` (text embeddings; SDXL's and AudioLDM's extra parts for those families)."
+        return self._encode(list(prompts))[0]
+
+    def _encode(self, prompts, uncond: bool = False):
+        from ldpruner.families import ENCODERS, encode_prompts
+        if self.family in ENCODERS: return encode_prompts(self, prompts)
+        if self.text_encoder is None:
+            if "embeddings" in self.extras:
+                raise LDPrunerError(f"{self.name} has no text encoder: it is scored with its embeddings file's conditions, not with prompts")
+            if self.conditional:
+                raise LDPrunerError(f"{self.name} is a conditional U-Net without its text encoder: pass --embeddings FILE "
+                                    "(a safetensors file of prompt embeddings) or the whole pipeline folder")
+            raise LDPrunerError(f"{self.name} is unconditional: it takes no prompts")
+        return self._encode_words(prompts), (self._encode_words([""]) if uncond else None)
+
+    @torch.no_grad()
+    def _encode_words(self, prompts) -> Conditioning:
         check_vocabulary(self.tokenizer, prompts)
         ids = self.tokenizer(list(prompts), padding="max_length", max_length=self.tokenizer.model_max_length,
                              truncation=True, return_tensors="pt").input_ids
         dev = next(self.text_encoder.parameters()).device
-        return self.text_encoder(ids.to(dev))[0]
+        return Conditioning(encoder_hidden_states=self.text_encoder(ids.to(dev))[0])
 
-    def conditions(self, prompts=None):
-        "`(cond, uncond)` embeddings for `prompts` (default: the model's own); `(None, None)` if unconditional."
+    def conditions(self, prompts=None) -> tuple:
+        "`(cond, uncond)` `Conditioning`s for `prompts` (default: the model's own, or its embeddings file's); `(None, None)` if unconditional."
         if not self.conditional: return None, None
+        if "embeddings" in self.extras:
+            if prompts: raise LDPrunerError(f"{self.name} has no text encoder: its conditions are its embeddings file's; drop --prompt")
+            return self.extras["embeddings"]
+        if self.text_encoder is None and self.pipe is None: return self._encode([], uncond=True)   # says what to pass instead
         prompts = list(prompts or self.prompts)
         if not prompts: raise LDPrunerError(f"{self.name} is text-conditioned: give at least one prompt")
-        return self.encode(prompts), self.encode([""])
+        return self._encode(prompts, uncond=True)
+
+    def condition_names(self, prompts=None) -> list:
+        "What each condition of `conditions(prompts)` is called in scores and reports."
+        return list(prompts or self.prompts) if self.conditional else ["unconditional"]
+
+    def to(self, device=None, dtype=None) -> "LDM":
+        "Move the model (U-Net, encoders, VAE, the pipeline's other parts) to `device` and `dtype`, in place."
+        mods = [self.unet, self.text_encoder, self.vae]        # the domain metric networks stay on the CPU in float32
+        if self.pipe is not None: mods += [m for m in self.pipe.components.values() if isinstance(m, torch.nn.Module)]
+        for m in {id(m): m for m in mods if m is not None}.values(): m.to(device=device, dtype=dtype)
+        if "embeddings" in self.extras:
+            self.extras["embeddings"] = tuple(None if c is None else c.to(device, dtype) for c in self.extras["embeddings"])
+        return self
+
+    def unet_inputs(self, batch: int = 2, seed: int = 0) -> dict:
+        "A seeded forward-pass input for timing the U-Net, with conditioning of this model's family and sequence length."
+        from ldpruner.bench import unet_inputs
+        return unet_inputs(self.unet, batch=batch, seq_len=self.seq_len, seed=seed)
 
     @torch.no_grad()
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         "Images (or spectrograms) in [-1, 1] from latents `[B, C, h, w]`, through the VAE."
         if self.vae is None: raise LDPrunerError(f"{self.name} has no VAE to decode with")
-        return self.vae.decode(latents / self.extras.get("scaling_factor", 1.0)).sample.clamp(-1, 1)
+        p = next(self.vae.parameters())
+        x = (latents / self.extras.get("scaling_factor", 1.0)).to(p.device, p.dtype)
+        return self.vae.decode(x).sample.clamp(-1, 1).float().cpu()
 
     def pipeline(self):
-        "A ready diffusers pipeline: `StableDiffusionPipeline` for text-to-image, `UnconditionalLDMPipeline` otherwise."
+        "A ready diffusers pipeline around this U-Net: the model's own pipeline class when it came as one; for references `StableDiffusionPipeline` or `UnconditionalLDMPipeline`."
         from diffusers import StableDiffusionPipeline
+        if self.pipe is not None:
+            pipe = type(self.pipe).from_pipe(self.pipe, unet=self.unet)
+            pipe.set_progress_bar_config(disable=True)
+            return pipe
         if self.vae is None: raise LDPrunerError(f"{self.name} has no VAE, so no image pipeline")
         if self.vae.config.get("scaling_factor") != self.extras.get("scaling_factor", 1.0):   # diffusers reads it there
             self.vae.register_to_config(scaling_factor=self.extras.get("scaling_factor", 1.0))

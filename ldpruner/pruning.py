@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from diffusers import UNet2DConditionModel, UNet2DModel
+from diffusers import ModelMixin, UNet2DConditionModel, UNet2DModel   # ModelMixin: diffusers finds a component's loader by base class names in its module
 from diffusers.models.attention import BasicTransformerBlock
 from . import __version__
 from .bench import compare_latency, count_params, latency_profile, predicted_speedup, unet_inputs
@@ -19,15 +19,14 @@ from .operators import Bypass, Operator, find_operators, get_operator, replaceme
 from .scoring import OperatorScores
 
 # %% auto #0
-__all__ = ['WEIGHTS_NAME', 'PLAN_NAME', 'CONFIG_NAME', 'HUB_PARTS', 'apply_plan', 'ranked_operators', 'lowest_k', 'prune',
-           'save_pruned', 'is_pruned_dir', 'load_pruned', 'load_model']
+__all__ = ['WEIGHTS_NAME', 'PLAN_NAME', 'CONFIG_NAME', 'apply_plan', 'ranked_operators', 'lowest_k', 'PrunedUNet2DConditionModel',
+           'PrunedUNet2DModel', 'pruned_class', 'prune', 'save_pruned', 'is_pruned_dir', 'load_pruned', 'load_model',
+           'save_pruned_model']
 
 # %% ../nbs/06_pruning.ipynb #f08c4034
 _BRANCH_NORM = {"attn1": "norm1", "attn2": "norm2", "ff": "norm3"}
 
-def apply_plan(unet: nn.Module, ops) -> nn.Module:
-    "Replace the operators `ops` of `unet` in place, for good; returns `unet` with `ldpruner_plan` set."
-    ops = resolve_nesting([get_operator(unet, o) if isinstance(o, str) else o for o in ops])
+def _replace_operators(unet: nn.Module, ops):
     for op in ops:
         parent, attr = split_name(unet, op.name)
         module = parent._modules[attr]
@@ -36,6 +35,12 @@ def apply_plan(unet: nn.Module, ops) -> nn.Module:
             else: parent._modules[attr] = replacement_for(module, op)
             parent._modules[_BRANCH_NORM[attr]] = Bypass()
         else: parent._modules[attr] = replacement_for(module, op)
+
+def apply_plan(unet: nn.Module, ops) -> nn.Module:
+    "Replace the operators `ops` of `unet` in place, for good; returns `unet`, now ldpruner's pruned class, with `ldpruner_plan` set."
+    ops = resolve_nesting([get_operator(unet, o) if isinstance(o, str) else o for o in ops])
+    _replace_operators(unet, ops)
+    unet.__class__ = pruned_class(type(unet))
     unet.ldpruner_plan = [o.to_dict() for o in ops]
     return unet
 
@@ -59,6 +64,37 @@ def lowest_k(ranked, k: int) -> list[Operator]:
         if len(plan) == k: return plan
     raise LDPrunerError(f"k={k} is more than the {len(plan)} operators that can be pruned together (nested ones merge)")
 
+# %% ../nbs/06_pruning.ipynb #b13205f2
+class _PrunedMixin:
+    "Saving and loading of a U-Net pruned by ldpruner, through diffusers' own `save_pretrained` / `from_pretrained`."
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        "Write the pruned U-Net (config, plan, safetensors weights) to `save_directory`: what a pipeline's `save_pretrained` calls."
+        return save_pruned(self, save_directory)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, subfolder: str | None = None, torch_dtype=None, **kwargs):
+        "Load a pruned U-Net folder (what `DiffusionPipeline.from_pretrained` calls), plan applied before the weights."
+        path = Path(pretrained_model_name_or_path) / (subfolder or "")
+        if not path.is_dir(): raise LDPrunerError(f"{path}: a pruned U-Net loads from a local folder")
+        unet = load_pruned(path)
+        if not isinstance(unet, cls): raise LDPrunerError(f"{path} holds a pruned {type(unet).__name__}, not a {cls.__name__}")
+        return unet.to(dtype=torch_dtype) if torch_dtype is not None else unet
+
+class PrunedUNet2DConditionModel(_PrunedMixin, UNet2DConditionModel):
+    "A `UNet2DConditionModel` with operators removed by ldpruner (its plan in `ldpruner_plan`)."
+    __module__ = "ldpruner.pruning"     # what pipelines write in model_index.json, wherever this cell runs
+
+class PrunedUNet2DModel(_PrunedMixin, UNet2DModel):
+    "A `UNet2DModel` with operators removed by ldpruner (its plan in `ldpruner_plan`)."
+    __module__ = "ldpruner.pruning"
+
+def pruned_class(cls) -> type:
+    "ldpruner's pruned subclass of a diffusers U-Net class."
+    if issubclass(cls, _PrunedMixin): return cls
+    if issubclass(cls, UNet2DConditionModel): return PrunedUNet2DConditionModel
+    if issubclass(cls, UNet2DModel): return PrunedUNet2DModel
+    raise LDPrunerError(f"cannot prune a {cls.__name__}: ldpruner prunes UNet2DConditionModel and UNet2DModel")
+
 # %% ../nbs/06_pruning.ipynb #7e075f32
 def _copy_pruned(unet, ops):
     return apply_plan(copy.deepcopy(unet), ops).eval()
@@ -71,22 +107,29 @@ def _by_speedup(unet, ranked, target, inputs, repeats, max_rounds=12):
     while rest and predicted_speedup(total, prof, [p.name for p in plan]) < target:
         plan = _add(plan, rest.pop(0))
     measured, rounds = 0.0, 0
+    pruned, applied = copy.deepcopy(unet).eval(), []      # one copy; each round removes only the operators it adds
     while True:
-        pruned = _copy_pruned(unet, plan)
+        new = [o for o in plan if o not in applied]
+        _replace_operators(pruned, resolve_nesting(new))
+        applied = list(plan)
         lat = compare_latency({"original": unet, "pruned": pruned}, inputs, repeats=repeats)
         measured, rounds = lat["original"] / lat["pruned"], rounds + 1
         if measured >= target or not rest or rounds >= max_rounds: break
         plan = _add(plan, rest.pop(0))
+    pruned.__class__ = pruned_class(type(unet))
+    pruned.ldpruner_plan = [o.to_dict() for o in resolve_nesting(plan)]
     if measured < target: warnings.warn(f"target speedup {target} not reached: measured {measured:.2f}x with {len(plan)} operators")
     return pruned, dict(target_speedup=target, predicted_speedup=predicted_speedup(total, prof, [p.name for p in plan]),
                         measured_speedup=measured, latency_original_s=lat["original"], latency_pruned_s=lat["pruned"])
 
 def prune(unet, scores_or_names, k: int | None = None, speedup: float | None = None, formula: str = "sum",
-          inputs: dict | None = None, repeats: int = 20) -> nn.Module:
-    "A pruned copy of `unet`: the `k` lowest-scoring operators, enough to reach `speedup`, or exactly the named ones."
+          inputs: dict | None = None, repeats: int = 20, fingerprint: str | None = None) -> nn.Module:
+    """A pruned copy of `unet`: the `k` lowest-scoring operators, enough to reach `speedup`, or exactly the named ones.
+    `inputs` are what speed is measured on (default: `unet_inputs(unet)`); `fingerprint` names the model as stored when
+    `unet` is a cast or moved copy of it."""
     if isinstance(scores_or_names, OperatorScores):
         if (k is None) == (speedup is None): raise LDPrunerError("give exactly one of k or speedup with scores")
-        scores_or_names.check_model(unet)
+        scores_or_names.check_model(unet, fingerprint)
         ranked = ranked_operators(scores_or_names, formula)
         if k is not None:
             plan = lowest_k(ranked, k)
@@ -105,14 +148,16 @@ def prune(unet, scores_or_names, k: int | None = None, speedup: float | None = N
     return pruned
 
 # %% ../nbs/06_pruning.ipynb #37f67a5f
-WEIGHTS_NAME, PLAN_NAME, CONFIG_NAME = "diffusion_pytorch_model.safetensors", "plan.json", "config.json"
+WEIGHTS_NAME, PLAN_NAME, CONFIG_NAME = "ldpruner_pruned.safetensors", "plan.json", "config.json"
+_OLD_WEIGHTS_NAME = "diffusion_pytorch_model.safetensors"     # folders written by ldpruner 0.1 before pipelines kept their pruning
 
 def save_pruned(unet: nn.Module, path, base: str | None = None, extra_files: dict | None = None) -> Path:
     "Write `unet` (pruned by ldpruner) to folder `path`: config + plan + safetensors weights (+ `extra_files` {name: text or bytes}), atomically."
     from safetensors.torch import save_file
     plan = getattr(unet, "ldpruner_plan", None)
     if plan is None: raise LDPrunerError("this model was not pruned by ldpruner (no plan): save it with save_pretrained")
-    config = {"_class_name": type(unet).__name__, **{k: v for k, v in dict(unet.config).items() if not k.startswith("_")}}
+    base_cls = next(c for c in type(unet).__mro__ if c in (UNet2DConditionModel, UNet2DModel))
+    config = {"_class_name": base_cls.__name__, **{k: v for k, v in dict(unet.config).items() if not k.startswith("_")}}
     meta = dict(format="ldpruner-plan/1", ldpruner_version=__version__, base=base or getattr(unet, "ldpruner_base", None),
                 fingerprint=model_fingerprint(unet), operators=plan, report=getattr(unet, "ldpruner_report", None))
     with atomic_dir(path) as tmp:
@@ -123,12 +168,15 @@ def save_pruned(unet: nn.Module, path, base: str | None = None, extra_files: dic
             (tmp / name).write_bytes(content if isinstance(content, bytes) else content.encode())
     return Path(path)
 
-def is_pruned_dir(path) -> bool: return (Path(path) / PLAN_NAME).is_file()
+def is_pruned_dir(path) -> bool:
+    "Whether `path` is a pruned U-Net folder, or a pipeline folder whose U-Net is pruned."
+    return (Path(path) / PLAN_NAME).is_file() or (Path(path) / "unet" / PLAN_NAME).is_file()
 
 def load_pruned(path, device="cpu") -> nn.Module:
-    "The pruned U-Net saved in folder `path`, weights verified."
+    "The pruned U-Net saved in folder `path` (or in a pipeline folder's `unet/`), weights verified."
     from safetensors.torch import load_file
     path = Path(path)
+    if not (path / PLAN_NAME).is_file() and (path / "unet" / PLAN_NAME).is_file(): path = path / "unet"
     if not is_pruned_dir(path): raise LDPrunerError(f"{path} is not a pruned-model folder (no {PLAN_NAME})")
     try:
         meta = json.loads((path / PLAN_NAME).read_text())
@@ -139,8 +187,9 @@ def load_pruned(path, device="cpu") -> nn.Module:
         raise LDPrunerError(f"{path}: unsupported model class {config.get('_class_name')}")
     unet = unet_from_config(config, device="meta")
     apply_plan(unet, [Operator(**o) for o in meta["operators"]])
-    try: state = load_file(str(path / WEIGHTS_NAME), device=str(device))
-    except Exception as e: raise LDPrunerError(f"{path}/{WEIGHTS_NAME}: corrupt or unreadable weights ({e})") from None
+    weights = path / WEIGHTS_NAME if (path / WEIGHTS_NAME).is_file() or not (path / _OLD_WEIGHTS_NAME).is_file() else path / _OLD_WEIGHTS_NAME
+    try: state = load_file(str(weights), device=str(device))
+    except Exception as e: raise LDPrunerError(f"{weights}: corrupt or unreadable weights ({e})") from None
     try: unet.load_state_dict(state, strict=True, assign=True)
     except RuntimeError as e: raise LDPrunerError(f"{path}: weights do not match the plan ({str(e).splitlines()[0]})") from None
     if model_fingerprint(unet) != meta["fingerprint"]: raise LDPrunerError(f"{path}: weights do not match their fingerprint (corrupt file?)")
@@ -148,48 +197,48 @@ def load_pruned(path, device="cpu") -> nn.Module:
     return unet.eval()
 
 # %% ../nbs/06_pruning.ipynb #622d0647
-HUB_PARTS = ["model_index.json", "unet/*", "scheduler/*", "tokenizer/*", "text_encoder/*"]
+def _hub_download(repo: str, allow_pickle: bool = False) -> str:
+    from diffusers import DiffusionPipeline
+    return DiffusionPipeline.download(repo, use_safetensors=None if allow_pickle else True)
 
-def _load_pipeline_dir(path: Path, name: str) -> LDM:
-    from diffusers import SchedulerMixin
-    import diffusers, transformers
+def _load_folder(path: Path, name: str, allow_pickle: bool, embeddings) -> LDM:
+    from ldpruner.families import load_pipeline, load_unet_folder
     if (path / "model_index.json").is_file():
-        index = json.loads((path / "model_index.json").read_text())
-        unet_dir = path / "unet"
-        ucls = getattr(diffusers, index.get("unet", [None, "UNet2DConditionModel"])[1])
-        unet = ucls.from_pretrained(unet_dir).eval()
-        sched = make_scheduler(json.loads((path / "scheduler" / "scheduler_config.json").read_text()),
-                               getattr(diffusers, index["scheduler"][1])) if "scheduler" in index else make_scheduler()
-        tok = enc = None
-        if (path / "text_encoder").is_dir():
-            tok = transformers.AutoTokenizer.from_pretrained(path / "tokenizer")
-            enc = getattr(transformers, index["text_encoder"][1]).from_pretrained(path / "text_encoder").eval()
-        return LDM(name=name, unet=unet, scheduler=sched, tokenizer=tok, text_encoder=enc,
-                   description=f"diffusers pipeline folder {path}")
-    cfg = json.loads((path / "config.json").read_text())
-    cls = {"UNet2DModel": UNet2DModel}.get(cfg.get("_class_name"), UNet2DConditionModel)
-    return LDM(name=name, unet=cls.from_pretrained(path).eval(), description=f"diffusers U-Net folder {path}")
+        if embeddings is not None: raise LDPrunerError(f"{name} is a pipeline with its own encoders: --embeddings is for bare U-Net folders")
+        return load_pipeline(path, name=name, allow_pickle=allow_pickle)
+    if (path / "config.json").is_file(): return load_unet_folder(path, name=name, allow_pickle=allow_pickle, embeddings=embeddings)
+    raise LDPrunerError(f"{path} is neither a pruned model, a diffusers pipeline (model_index.json) nor a U-Net folder (config.json)")
 
-def load_model(spec: str, download=None) -> LDM:
-    "An `LDM` from a reference name, a pruned-model folder, a diffusers folder, or a hub id."
+def load_model(spec: str, download=None, allow_pickle: bool = False, embeddings=None) -> LDM:
+    """An `LDM` from a reference name, a pruned-model folder, a diffusers pipeline or U-Net folder, or a hub id.
+    `embeddings` (a safetensors file) conditions a bare U-Net folder; `allow_pickle` permits `.bin` weights."""
+    from ldpruner.families import attach_embeddings
     spec = str(spec)
-    if spec in REFERENCES: return REFERENCES[spec]()
+    if spec in REFERENCES:
+        if embeddings is not None: raise LDPrunerError(f"{spec} has its own text encoder: --embeddings is for bare U-Net folders")
+        return REFERENCES[spec]()
     path = Path(spec)
     if path.is_dir():
-        if is_pruned_dir(path):
+        if (path / PLAN_NAME).is_file():
             unet = load_pruned(path)
             base = unet.ldpruner_base
-            ldm = load_model(base) if base else LDM(name=str(path), unet=unet)
+            ldm = load_model(base, download, allow_pickle) if base else LDM(name=str(path), unet=unet, family="unet")
             ldm = ldm.with_unet(unet)
             ldm.name, ldm.description = f"{base or 'model'} pruned ({path.name})", f"pruned model in {path}, base {base}"
-            return ldm
-        if (path / "model_index.json").is_file() or (path / "config.json").is_file(): return _load_pipeline_dir(path, spec)
-        raise LDPrunerError(f"{path} is neither a pruned model, a diffusers pipeline nor a U-Net folder")
+            return attach_embeddings(ldm, embeddings) if embeddings is not None else ldm
+        return _load_folder(path, spec, allow_pickle, embeddings)
     if path.suffix or spec.startswith((".", "/")) or spec.count("/") != 1:
         raise LDPrunerError(f"unknown model '{spec}': not a reference ({', '.join(REFERENCES)}), a folder, or a hub id (owner/name)")
-    if download is None: from huggingface_hub import snapshot_download as download
-    try: local = download(spec, allow_patterns=HUB_PARTS)
+    try: local = (download or _hub_download)(spec, allow_pickle=allow_pickle)
     except Exception as e:
-        raise LDPrunerError(f"could not fetch '{spec}' from the hub ({type(e).__name__}); offline, use a reference "
-                            f"({', '.join(REFERENCES)}) or a local folder") from None
-    return _load_pipeline_dir(Path(local), spec)
+        raise LDPrunerError(f"could not fetch '{spec}' from the hub or its local cache ({type(e).__name__}); offline, use a "
+                            f"reference ({', '.join(REFERENCES)}), a local folder, or a model in the cache with HF_HUB_OFFLINE=1") from None
+    return _load_folder(Path(local), spec, allow_pickle, embeddings)
+
+def save_pruned_model(ldm: LDM, path, base: str | None = None) -> Path:
+    "Write `ldm`'s pruned U-Net to `path`: a whole diffusers pipeline folder when `ldm` came as a pipeline, else a pruned U-Net folder."
+    if ldm.pipe is None: return save_pruned(ldm.unet, path, base=base)
+    if getattr(ldm.unet, "ldpruner_plan", None) is None: raise LDPrunerError("this model was not pruned by ldpruner (no plan)")
+    if base is not None: ldm.unet.ldpruner_base = base
+    with atomic_dir(path) as tmp: ldm.pipeline().save_pretrained(tmp, safe_serialization=True)
+    return Path(path)

@@ -75,9 +75,9 @@ class OperatorScores:
         if not isinstance(d, dict) or d.pop("format", None) != "ldpruner-scores/1": raise LDPrunerError(f"{path} is not an ldpruner scores file")
         return cls(**d)
 
-    def check_model(self, unet):
-        "Raise if these scores were made for a model other than `unet`."
-        fp = model_fingerprint(unet)
+    def check_model(self, unet, fingerprint: str | None = None):
+        "Raise if these scores were made for a model other than `unet` (or the stored model `fingerprint` names)."
+        fp = fingerprint or model_fingerprint(unet)
         if fp != self.model_fingerprint:
             raise LDPrunerError(f"these scores were made for another model (fingerprint {self.model_fingerprint}, this model is {fp})")
 
@@ -88,15 +88,18 @@ def _per_condition(orig, mod):
 
 def score_operators(unet, operators=None, conditions=None, uncond=None, n: int = 4, steps: int = 10,
                     guidance_scale: float = 3.0, seed: int = 0, scheduler=None, condition_names=None,
-                    path=None, batch_size=None, progress: bool = True) -> OperatorScores:
-    "LD-Pruner's Algorithm 1 over `operators` (default: `find_operators(unet)`), resumable through `path`."
+                    path=None, batch_size=None, progress: bool = True, fingerprint: str | None = None) -> OperatorScores:
+    """LD-Pruner's Algorithm 1 over `operators` (default: `find_operators(unet)`), resumable through `path`.
+    `fingerprint` names the model as stored when `unet` is a cast or moved copy of it (the CLI's --dtype)."""
     scheduler = scheduler or make_scheduler()
     operators = find_operators(unet) if operators is None else list(operators)
     n_cond = 1 if conditions is None else len(conditions)
     names = list(condition_names) if condition_names is not None else [f"condition {i}" for i in range(n_cond)]
+    p = next(unet.parameters())
     protocol = dict(n=n, steps=steps, guidance_scale=guidance_scale if conditions is not None else None, seed=seed,
-                    scheduler=type(scheduler).__name__, n_conditions=n_cond)
-    fp = model_fingerprint(unet)
+                    scheduler=type(scheduler).__name__, prediction_type=scheduler.config.get("prediction_type", "epsilon"),
+                    n_conditions=n_cond, device=p.device.type, dtype=str(p.dtype).removeprefix("torch."))
+    fp = fingerprint or model_fingerprint(unet)
     scores = OperatorScores(fp, protocol, names)
     if path is not None and Path(path).exists():
         old = OperatorScores.load(path)

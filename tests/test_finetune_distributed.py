@@ -6,7 +6,7 @@ from conftest import ldpruner
 
 OPS = ["up_blocks.0.attentions.0", "mid_block.resnets.1"]
 FT = ["--steps", "6", "--batch", "8", "--data", "64", "--save-every", "100"]
-WEIGHTS = "diffusion_pytorch_model.safetensors"
+WEIGHTS = "ldpruner_pruned.safetensors"
 
 
 def test_two_process_finetune_matches_single_process(tmp_path):

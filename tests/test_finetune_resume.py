@@ -30,8 +30,8 @@ def test_finetune_resume_after_kill(tmp_path):
     resumed = ldpruner("finetune", tmp_path / "p", "-o", out, *FT)
     assert resumed.returncode == 0, resumed.stderr
     assert not ckpt.exists()
-    a = load_file(str(tmp_path / "full" / "diffusion_pytorch_model.safetensors"))
-    b = load_file(str(out / "diffusion_pytorch_model.safetensors"))
+    a = load_file(str(tmp_path / "full" / "ldpruner_pruned.safetensors"))
+    b = load_file(str(out / "ldpruner_pruned.safetensors"))
     assert a.keys() == b.keys()
     for k in a: assert (a[k] - b[k]).abs().max() < 1e-6, k
     assert len(json.loads((out / "finetune.json").read_text())["history"]) == 24
