@@ -18,16 +18,22 @@ from .scoring import FORMULAS, OperatorScores, distributed_rank_world, plot_impo
 from .finetune import DistillConfig, distill, plot_history, task_latents
 from .metrics import evaluate
 from .baselines import output_loss_scores, random_scores
+from .userdata import encode_imagefolder, evaluate_folder, read_prompts
 
 # %% auto #0
 __all__ = ['DEFAULT_MODEL', 'cmd_operators', 'cmd_score', 'cmd_prune', 'bench', 'format_bench', 'cmd_bench', 'write_report',
-           'cmd_run', 'cmd_finetune', 'cmd_eval', 'build_parser', 'main']
+           'cmd_run', 'cmd_finetune', 'history_csv', 'cmd_eval', 'build_parser', 'main']
 
 # %% ../nbs/07_cli.ipynb #40ef7c1e
 DEFAULT_MODEL = "tiny-t2i"
 
+def _read_prompt_args(a):
+    "Fold `--prompts FILE` into `--prompt`, so that every command reads one list."
+    if getattr(a, "prompts", None): a.prompt = list(a.prompt or []) + read_prompts(a.prompts)
+
 def _load(spec, a):
     "Load MODEL as the command's options say: device and dtype checked first, fingerprint taken of the model as stored."
+    _read_prompt_args(a)
     device, dtype = resolve_device(getattr(a, "device", "cpu")), resolve_dtype(getattr(a, "dtype", "float32"))
     ldm = load_model(spec, allow_pickle=getattr(a, "allow_pickle", False), embeddings=getattr(a, "embeddings", None))
     ldm.extras["fingerprint"], ldm.extras["stored_dtype"] = model_fingerprint(ldm.unet), ldm.unet.dtype
@@ -39,6 +45,11 @@ def _load(spec, a):
 def _stored(unet, ldm):
     "A pruned U-Net back in the dtype and on the CPU its base was stored in, for saving."
     return unet.to(device="cpu", dtype=ldm.extras.get("stored_dtype", unet.dtype))
+
+def _save_pruned(ldm, pruned, path, base):
+    "Save as the model was stored (CPU, its dtype): a whole pipeline when it came as one, else the pruned U-Net."
+    if ldm.pipe is not None: ldm.to("cpu", ldm.extras.get("stored_dtype"))
+    save_pruned_model(ldm.with_unet(_stored(pruned, ldm)), path, base=base)
 
 # %% ../nbs/07_cli.ipynb #1293e594
 def cmd_operators(a):
@@ -102,7 +113,7 @@ def cmd_prune(a):
     ldm = _load(a.model, a)
     ensure_writable_dir(Path(a.output).parent)
     pruned = _prune_from_args(ldm, a)
-    save_pruned_model(ldm.with_unet(_stored(pruned, ldm)), a.output, base=_base_of(a.model, ldm))
+    _save_pruned(ldm, pruned, a.output, _base_of(a.model, ldm))
     r = pruned.ldpruner_report
     print(f"pruned {r['operators']} operators: {r['params_original']/1e6:.2f}M -> {r['params_pruned']/1e6:.2f}M parameters; saved to {a.output}")
 
@@ -179,7 +190,7 @@ def cmd_run(a):
                        fingerprint=ldm.extras.get("fingerprint"))
     for w in caught: print(f"warning: {w.message}", file=sys.stderr)
     b = bench(ldm.unet, pruned, batch=a.batch, repeats=a.repeats, inputs=ldm.unet_inputs(a.batch))
-    save_pruned_model(ldm.with_unet(_stored(pruned, ldm)), out / "pruned", base=_base_of(a.model, ldm))
+    _save_pruned(ldm, pruned, out / "pruned", _base_of(a.model, ldm))
     write_json(out / "bench.json", b)
     write_report(out, ldm, a, sc, pruned, b)
     print(format_bench(b))
@@ -196,7 +207,11 @@ def cmd_finetune(a):
     base = getattr(ldm.unet, "ldpruner_base", None)
     if not base: raise LDPrunerError(f"{a.model}: its plan names no base model to distil from")
     teacher = _load(base, argparse.Namespace(**{**vars(a), "dtype": "float32"}))
-    lat, prompts = task_latents(teacher, a.data, seed=a.seed + 1)
+    if a.data.isdigit(): lat, prompts = task_latents(teacher, int(a.data), seed=a.seed + 1)
+    else:
+        lat, prompts, info = encode_imagefolder(teacher, a.data, a.caption_column)
+        print(f"data: {info['n']} images from {a.data}" + (f" ({info['skipped']} undecodable, skipped)" if info["skipped"] else "") +
+              (", latents read from the cache" if info["cached"] else f", latents cached in {info['file']}"), file=sys.stderr)
     cfg = DistillConfig(steps=a.steps, batch=a.batch, lr=a.lr, task=a.task_weight, out_kd=a.out_kd, feat_kd=a.feat_kd,
                         normalize=a.normalize, seed=a.seed, save_every=a.save_every)
     ckpt = out.parent / f".{out.name}.checkpoint"
@@ -204,18 +219,30 @@ def cmd_finetune(a):
     if distributed_rank_world()[0] != 0: return     # under accelerate launch, the main process writes
     png = io.BytesIO()
     plot_history(res["history"], f"Distillation of {ldm.name} from {base}").savefig(png, format="png", dpi=120)
-    info = dict(base=base, data=len(lat), config=asdict(cfg), seconds_this_run=res["seconds"], history=res["history"])
-    save_pruned(_stored(ldm.unet, ldm), out, base=base, extra_files={"finetune.json": json.dumps(info, indent=1), "loss.png": png.getvalue()})
+    info = dict(base=base, data=len(lat), data_source=a.data, config=asdict(cfg), seconds_this_run=res["seconds"], history=res["history"])
+    save_pruned(_stored(ldm.unet, ldm), out, base=base, extra_files={"finetune.json": json.dumps(info, indent=1), "loss.png": png.getvalue(),
+                                                                    "loss.csv": history_csv(res["history"])})
     shutil.rmtree(ckpt, ignore_errors=True)
     h = res["history"]
     print(f"distilled {cfg.steps} steps on {len(lat)} latents; loss {h[0]['loss']:.4f} -> {h[-1]['loss']:.4f}; saved to {out}")
 
+def history_csv(history: list) -> str:
+    "A distillation history as CSV text (step, loss and its parts), for a spreadsheet or pandas."
+    cols = list(history[0]) if history else ["step", "loss"]
+    return "\n".join([",".join(cols), *(",".join(f"{h[c]:.6g}" if isinstance(h[c], float) else str(h[c]) for c in cols) for h in history)]) + "\n"
+
 def cmd_eval(a):
+    for what, p in (("--fid-weights", a.fid_weights), ("--clip", a.clip), ("--data", a.data)):
+        if p is not None and not Path(p).exists(): raise LDPrunerError(f"{what}: no such file or folder: {p}")
     ldm = _load(a.model, a)
     if a.json: ensure_writable_dir(Path(a.json).parent)
-    r = evaluate(ldm, n=a.n, steps=a.steps, guidance_scale=a.guidance, seed=a.seed)
-    for k, v in r.items(): print(f"{k}: {v:.4g}" if isinstance(v, float) else f"{k}: {v}")
-    if a.json: write_json(a.json, dict(model=ldm.name, **r))
+    if a.data is None: r, notes = evaluate(ldm, n=a.n or 72, steps=a.steps, guidance_scale=a.guidance, seed=a.seed), []
+    else: r, notes = evaluate_folder(ldm, a.data, a.caption_column, n=a.n, steps=a.steps, guidance_scale=a.guidance, seed=a.seed,
+                                     fid_weights=a.fid_weights, clip=a.clip)
+    for note in notes: print(f"note: {note}", file=sys.stderr)
+    width = max(len(k) for k in r)
+    for k, v in r.items(): print(f"{k:{width}s}  {v:.4g}" if isinstance(v, float) else f"{k:{width}s}  {v}")
+    if a.json: write_json(a.json, dict(model=ldm.name, data=a.data, **r, notes=notes))
 
 # %% ../nbs/07_cli.ipynb #7f3ee375
 def _device_args(p):
@@ -234,6 +261,7 @@ def _scoring_args(p):
     p.add_argument("--guidance", type=float, default=3.0, help="classifier-free guidance scale")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--prompt", action="append", help="a condition (repeatable; default: the model's own prompts)")
+    p.add_argument("--prompts", help="a file of prompts: .txt (one a line), or .jsonl / .csv with a text or caption column")
     p.add_argument("--types", nargs="+", help=f"operator types to score ({', '.join(OPERATOR_TYPES)}, or 'all')")
     p.add_argument("--formula", default="sum", choices=list(FORMULAS))
 
@@ -262,12 +290,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="a pruned-model folder"); _device_args(p)
     p.add_argument("-o", "--output", required=True, help="folder for the finetuned model")
     p.add_argument("--steps", type=int, default=300); p.add_argument("--batch", type=int, default=32)
-    p.add_argument("--lr", type=float, default=2e-4); p.add_argument("--data", type=int, default=2000, help="training samples of the task")
+    p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--data", default="2000", help="an imagefolder (images + metadata.jsonl), or a number of samples of a reference task")
+    p.add_argument("--caption-column", help="the caption column of the folder's metadata.jsonl (default: text, or caption)")
     p.add_argument("--task-weight", type=float, default=1.0); p.add_argument("--out-kd", type=float, default=1.0)
     p.add_argument("--feat-kd", type=float, default=1.0); p.add_argument("--normalize", action="store_true", help="normalised feature KD (LAPTOP-Diff)")
     p.add_argument("--seed", type=int, default=0); p.add_argument("--save-every", type=int, default=50)
-    p = sub.add_parser("eval", help="quality of a reference-task model on domain features"); _common(p)
-    p.add_argument("--n", type=int, default=72, help="samples"); p.add_argument("--steps", type=int, default=20)
+    p = sub.add_parser("eval", help="quality on an imagefolder (FID, CLIP score) or, for a reference-task model, on domain features"); _common(p)
+    p.add_argument("--n", type=int, help="samples (default: 72; with --data, one per caption)"); p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--data", help="an imagefolder (images + metadata.jsonl): generate from its captions, compare with its images")
+    p.add_argument("--caption-column", help="the caption column of --data's metadata.jsonl")
+    p.add_argument("--fid-weights", help="Inception weights for FID (as torch-fidelity and torchmetrics use)")
+    p.add_argument("--clip", help="a CLIP model folder for the CLIP score (torchmetrics' CLIPScore)")
     p.add_argument("--guidance", type=float, default=3.0); p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", help="also write the numbers to this JSON file")
     return ap

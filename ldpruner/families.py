@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 from diffusers import UNet2DConditionModel, UNet2DModel
 from .core import LDPrunerError
-from .conditioning import Conditioning, check_conditioning, load_embeddings, requirements
+from .conditioning import Conditioning, check_conditioning, load_embeddings
 from .models import LDM
 
 # %% auto #0

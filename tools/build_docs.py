@@ -48,6 +48,7 @@ def readme() -> str:
     body, _ = MarkdownExporter(exclude_input_prompt=True, exclude_output_prompt=True).from_notebook_node(nb)
     title, summary = frontmatter(NBS / "index.ipynb")
     text = HEADER + f"# {title}\n\n> {summary}\n\n" + body.strip() + "\n"
+    text = text.replace("](../", "](")                   # links relative to nbs/ become relative to the repo root
     return re.sub(r"\n{3,}", "\n\n", text)
 
 

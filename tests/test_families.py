@@ -1,0 +1,134 @@
+"""Every diffusers family a user brings, from the CLI: tiny random pipelines saved as real diffusers folders
+(SD-2.x with v-prediction, SDXL, AudioLDM), a bare U-Net folder with an embeddings file, device and dtype flags."""
+import json, subprocess, sys, textwrap
+import pytest
+import torch
+from conftest import FAST, ldpruner
+from test_cli import _bad
+
+TYPES = ["--types", "Transformer2DModel", "Downsample2D"]
+
+
+@pytest.fixture(scope="module")
+def pipes(tmp_path_factory):
+    from ldpruner.families import tiny_pipeline
+    root = tmp_path_factory.mktemp("pipes")
+    for fam in ["sd-2", "sdxl", "audioldm"]: tiny_pipeline(fam, root / fam)
+    return root
+
+
+@pytest.mark.parametrize("family", ["sd-2", "sdxl", "audioldm"])
+def test_pipeline_folder_scored_pruned_benched(pipes, tmp_path, family):
+    src = pipes / family
+    r = ldpruner("score", src, *FAST, *TYPES, "-o", tmp_path / "s.json")
+    assert r.returncode == 0, r.stderr
+    s = json.loads((tmp_path / "s.json").read_text())
+    assert len(s["operators"]) >= 3 and all(all(v >= 0 for v in o["d_avg"]) for o in s["operators"].values())
+    assert s["protocol"]["prediction_type"] == ("v_prediction" if family == "sd-2" else "epsilon")
+    assert s["protocol"]["device"] == "cpu" and s["protocol"]["dtype"] == "float32"
+    sel = ["--speedup", "1.05"] if family == "sdxl" else ["--k", "2"]
+    r = ldpruner("prune", src, "--scores", tmp_path / "s.json", *sel, "-o", tmp_path / "p")
+    assert r.returncode == 0, r.stderr
+    # a pipeline in, a whole pipeline out: model_index.json names ldpruner's pruned U-Net class
+    index = json.loads((tmp_path / "p" / "model_index.json").read_text())
+    assert index["unet"][0] == "ldpruner.pruning" and (tmp_path / "p" / "unet" / "plan.json").is_file()
+    r = ldpruner("bench", tmp_path / "p", "--repeats", "3", "--json", tmp_path / "b.json")
+    assert r.returncode == 0, r.stderr
+    b = json.loads((tmp_path / "b.json").read_text())
+    assert b["params_pruned"] < b["params_original"]
+
+
+def test_saved_pruned_pipeline_reloads_pruned_in_a_fresh_process(pipes, tmp_path):
+    r = ldpruner("prune", pipes / "sd-2", "--operators", "mid_block.attentions.0", "down_blocks.1.resnets.1", "-o", tmp_path / "p")
+    assert r.returncode == 0, r.stderr
+    draw = """
+        import numpy, torch
+        from diffusers import DiffusionPipeline
+        pipe = DiffusionPipeline.from_pretrained({path!r})
+        img = pipe("a red cat", num_inference_steps=2, output_type="np", generator=torch.Generator().manual_seed(0)).images
+        print(type(pipe.unet).__name__, sum(p.numel() for p in pipe.unet.parameters()))
+        numpy.save({out!r}, img)
+    """
+    run = lambda pre, out: subprocess.run([sys.executable, "-c", pre + textwrap.dedent(draw).format(path=str(tmp_path / "p"), out=str(out))],
+                                          capture_output=True, text=True, timeout=300)
+    # diffusers imports only modules the process has imported: without ldpruner it refuses, loudly
+    r = run("", tmp_path / "a.npy")
+    assert r.returncode != 0 and "ldpruner.pruning" in r.stderr
+    r = run("import ldpruner.pruning\n", tmp_path / "a.npy")
+    assert r.returncode == 0 and r.stdout.startswith("PrunedUNet2DConditionModel"), r.stderr
+    from ldpruner.pruning import load_model
+    import numpy
+    ldm = load_model(str(tmp_path / "p"))
+    assert type(ldm.unet).__name__ == "PrunedUNet2DConditionModel"
+    assert int(r.stdout.split()[1]) == sum(p.numel() for p in ldm.unet.parameters())
+    pipe = ldm.pipeline()
+    img = pipe("a red cat", num_inference_steps=2, output_type="np", generator=torch.Generator().manual_seed(0)).images
+    assert numpy.array_equal(numpy.load(tmp_path / "a.npy"), img)
+
+
+def test_bare_unet_folder_with_embeddings(pipes, tmp_path):
+    from ldpruner.conditioning import save_embeddings
+    from ldpruner.families import load_pipeline
+    sd = load_pipeline(pipes / "sd-2")
+    sd.unet.save_pretrained(tmp_path / "unet")
+    cond, uncond = sd.conditions(["a red cat", "a blue dog"])
+    save_embeddings(tmp_path / "emb.safetensors", cond, uncond, ["a red cat", "a blue dog"])
+    r = ldpruner("score", tmp_path / "unet", "--embeddings", tmp_path / "emb.safetensors", *FAST, *TYPES, "-o", tmp_path / "s.json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads((tmp_path / "s.json").read_text())["conditions"] == ["a red cat", "a blue dog"]
+    save_embeddings(tmp_path / "no-uncond.safetensors", cond)
+    r = ldpruner("score", tmp_path / "unet", "--embeddings", tmp_path / "no-uncond.safetensors", "--guidance", "1", *FAST, *TYPES,
+                 "-o", tmp_path / "s1.json")
+    assert r.returncode == 0, r.stderr
+    sdxl = load_pipeline(pipes / "sdxl")
+    sdxl.unet.save_pretrained(tmp_path / "sdxl-unet")
+    work = tmp_path / "work"; work.mkdir()
+    _bad(["score", tmp_path / "unet", "-o", work / "x.json"], work, "--embeddings FILE")
+    _bad(["score", tmp_path / "unet", "--embeddings", tmp_path / "no-uncond.safetensors", "-o", work / "x.json"], work, "--guidance 1")
+    _bad(["score", tmp_path / "sdxl-unet", "--embeddings", tmp_path / "emb.safetensors", "-o", work / "x.json"], work,
+         "pooled text embeddings")
+
+
+def test_unsupported_family_and_missing_device(tmp_path):
+    bad = tmp_path / "dit"; bad.mkdir()
+    (bad / "model_index.json").write_text(json.dumps({"_class_name": "DiTPipeline", "transformer": ["diffusers", "DiTTransformer2DModel"],
+                                                      "vae": ["diffusers", "AutoencoderKL"], "scheduler": ["diffusers", "DDIMScheduler"]}))
+    work = tmp_path / "work"; work.mkdir()
+    _bad(["operators", bad], work, "no U-Net (found transformer (DiTTransformer2DModel))")
+    if not torch.cuda.is_available():
+        _bad(["score", "--device", "cuda", "-o", work / "s.json"], work, "no CUDA GPU")
+        _bad(["run", "--device", "cuda:1", "-o", work / "run"], work, "no CUDA GPU")
+
+
+def test_bfloat16_on_cpu_every_command(tmp_path):
+    bf = ["--device", "cpu", "--dtype", "bfloat16"]
+    r = ldpruner("score", *bf, *FAST, *TYPES, "-o", tmp_path / "s.json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads((tmp_path / "s.json").read_text())["protocol"]["dtype"] == "bfloat16"
+    r = ldpruner("prune", *bf, "--scores", tmp_path / "s.json", "--k", "3", "-o", tmp_path / "p")
+    assert r.returncode == 0, r.stderr          # scores name the model as stored, whatever dtype it ran in
+    r = ldpruner("bench", tmp_path / "p", *bf, "--repeats", "3", "--json", tmp_path / "b.json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads((tmp_path / "b.json").read_text())["dtype"] == "bfloat16"
+    r = ldpruner("eval", tmp_path / "p", *bf, "--n", "18", "--steps", "2")
+    assert r.returncode == 0 and "alignment" in r.stdout, r.stderr
+    r = ldpruner("finetune", tmp_path / "p", *bf, "--steps", "2", "--batch", "4", "--data", "16", "-o", tmp_path / "ft")
+    assert r.returncode == 0, r.stderr
+    r = ldpruner("run", *bf, *FAST, *TYPES, "--k", "2", "--repeats", "3", "-o", tmp_path / "run")
+    assert r.returncode == 0, r.stderr
+    assert "dtype bfloat16" in (tmp_path / "run" / "report.md").read_text()
+
+
+def test_hub_id_from_the_local_cache_offline(pipes, tmp_path):
+    "A hub id already in huggingface_hub's cache loads with HF_HUB_OFFLINE=1: the cache layout huggingface_hub writes."
+    import os, shutil
+    rev = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hub" / "models--someone--tiny-sd2"
+    shutil.copytree(pipes / "sd-2", repo / "snapshots" / rev)
+    (repo / "refs").mkdir(); (repo / "refs" / "main").write_text(rev)
+    env = {**os.environ, "HF_HUB_CACHE": str(tmp_path / "hub"), "HF_HUB_OFFLINE": "1"}
+    r = subprocess.run(["ldpruner", "operators", "someone/tiny-sd2", "--json"], capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert len(json.loads(r.stdout)) > 10 and "StableDiffusionPipeline (sd)" in r.stderr
+    r = subprocess.run(["ldpruner", "operators", "someone/not-cached"], capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 2 and "HF_HUB_OFFLINE" in r.stderr and "Traceback" not in r.stderr

@@ -1,0 +1,91 @@
+"""The user's own prompts and data from the CLI: prompt files, an imagefolder to distil on (encoded once, cached) and
+to evaluate against, with a CLIP stand-in of the real architecture; bad data is one line and exit 2."""
+import json, os, string
+import numpy as np
+import pytest
+from PIL import Image
+from conftest import FAST, ldpruner
+from test_cli import _bad
+
+
+def _imagefolder(path, n=12):
+    from ldpruner import data
+    path.mkdir()
+    rows = []
+    for i, scene in enumerate(data.sample_scenes(n, seed=3)):
+        Image.fromarray((data.draw(scene, size=40).transpose(1, 2, 0) * 255).astype(np.uint8)).save(path / f"{i}.png")
+        rows.append(dict(file_name=f"{i}.png", text=data.caption(scene)))
+    (path / "metadata.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def _standin_clip(path):
+    "A real CLIPModel + CLIPProcessor with random weights and a character-level vocabulary, saved as a model folder."
+    import torch
+    from transformers import CLIPConfig, CLIPModel, CLIPProcessor, CLIPTokenizer, CLIPImageProcessorPil
+    chars = list(string.ascii_lowercase)
+    vocab = ["<|startoftext|>", "<|endoftext|>", *chars, *[c + "</w>" for c in chars]]
+    tok = CLIPTokenizer(vocab={t: i for i, t in enumerate(vocab)}, merges=[])
+    proc = CLIPProcessor(image_processor=CLIPImageProcessorPil(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}), tokenizer=tok)
+    small = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2)
+    torch.manual_seed(0)
+    CLIPModel(CLIPConfig(text_config=dict(vocab_size=len(vocab), max_position_embeddings=77, bos_token_id=0, eos_token_id=1, pad_token_id=1, **small),
+                         vision_config=dict(image_size=32, patch_size=8, **small), projection_dim=16)).save_pretrained(path)
+    proc.save_pretrained(path)
+    return path
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("LDPRUNER_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def test_finetune_and_eval_on_an_imagefolder(tmp_path, cache):
+    data = _imagefolder(tmp_path / "data")
+    r = ldpruner("prune", "--operators", "mid_block.attentions.0", "up_blocks.3.resnets.2", "-o", tmp_path / "p")
+    assert r.returncode == 0, r.stderr
+    ft = ["--steps", "2", "--batch", "4", "--save-every", "1"]
+    r = ldpruner("finetune", tmp_path / "p", "--data", data, *ft, "-o", tmp_path / "ft")
+    assert r.returncode == 0, r.stderr
+    assert "12 images" in r.stderr and "latents cached" in r.stderr
+    assert len(list(cache.glob("latents-*.safetensors"))) == 1
+    csv = (tmp_path / "ft" / "loss.csv").read_text().splitlines()
+    assert csv[0].startswith("step,loss") and len(csv) == 3
+    r = ldpruner("finetune", tmp_path / "p", "--data", data, *ft, "-o", tmp_path / "ft2")
+    assert r.returncode == 0 and "read from the cache" in r.stderr, r.stderr     # not encoded again
+    clip = _standin_clip(tmp_path / "clip")
+    r = ldpruner("eval", tmp_path / "ft", "--data", data, "--n", "4", "--steps", "2", "--clip", clip, "--json", tmp_path / "e.json")
+    assert r.returncode == 0, r.stderr
+    e = json.loads((tmp_path / "e.json").read_text())
+    assert 0 <= e["CLIP score (clip)"] <= 100 and e["samples"] == 4
+    assert "FID skipped" in r.stderr
+    work = tmp_path / "work"; work.mkdir()
+    _bad(["eval", tmp_path / "ft", "--data", data, "--fid-weights", tmp_path / "no-such.pth"], work, "--fid-weights: no such file")
+
+
+def test_prompts_file(tmp_path):
+    (tmp_path / "p.txt").write_text("a red circle at the top\n\na blue square at the bottom\n")
+    r = ldpruner("score", "--prompts", tmp_path / "p.txt", *FAST, "--types", "Downsample2D", "-o", tmp_path / "s.json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads((tmp_path / "s.json").read_text())["conditions"] == ["a red circle at the top", "a blue square at the bottom"]
+
+
+def test_bad_data(tmp_path, cache):
+    r = ldpruner("prune", "--operators", "mid_block.attentions.0", "-o", tmp_path / "p")
+    assert r.returncode == 0, r.stderr
+    work = tmp_path / "work"; work.mkdir()
+    empty = tmp_path / "empty"; empty.mkdir()
+    nometa = tmp_path / "nometa"; nometa.mkdir(); Image.new("RGB", (8, 8)).save(nometa / "a.png")
+    broken = tmp_path / "broken"; broken.mkdir(); (broken / "a.png").write_bytes(b"no image")
+    (broken / "metadata.jsonl").write_text(json.dumps(dict(file_name="a.png", text="a red circle")) + "\n")
+    words = _imagefolder(tmp_path / "words", n=2)
+    (words / "metadata.jsonl").write_text(json.dumps(dict(file_name="0.png", text="a purple cat")) + "\n")
+    ft = ["--steps", "1", "--batch", "2"]
+    _bad(["finetune", tmp_path / "p", "--data", empty, *ft, "-o", work / "o"], work, "empty folder")
+    _bad(["finetune", tmp_path / "p", "--data", nometa, *ft, "-o", work / "o"], work, "no metadata.jsonl")
+    _bad(["finetune", tmp_path / "p", "--data", broken, "--caption-column", "prompt", *ft, "-o", work / "o"], work, "no 'prompt' column")
+    _bad(["finetune", tmp_path / "p", "--data", broken, *ft, "-o", work / "o"], work, "none of its 1 images could be decoded")
+    _bad(["finetune", tmp_path / "p", "--data", words, *ft, "-o", work / "o"], work, "outside the model's vocabulary: cat, purple")
+    _bad(["score", "--prompts", tmp_path / "none.txt", "-o", work / "s.json"], work, "no such file")
+    assert not cache.exists() or not list(cache.glob("latents-*"))     # nothing cached half-written
