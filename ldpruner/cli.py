@@ -46,10 +46,10 @@ def _stored(unet, ldm):
     "A pruned U-Net back in the dtype and on the CPU its base was stored in, for saving."
     return unet.to(device="cpu", dtype=ldm.extras.get("stored_dtype", unet.dtype))
 
-def _save_pruned(ldm, pruned, path, base):
+def _save_pruned(ldm, pruned, path, base, extra_files=None):
     "Save as the model was stored (CPU, its dtype): a whole pipeline when it came as one, else the pruned U-Net."
     if ldm.pipe is not None: ldm.to("cpu", ldm.extras.get("stored_dtype"))
-    save_pruned_model(ldm.with_unet(_stored(pruned, ldm)), path, base=base)
+    save_pruned_model(ldm.with_unet(_stored(pruned, ldm)), path, base=base, extra_files=extra_files)
 
 # %% ../nbs/07_cli.ipynb #1293e594
 def cmd_operators(a):
@@ -220,8 +220,8 @@ def cmd_finetune(a):
     png = io.BytesIO()
     plot_history(res["history"], f"Distillation of {ldm.name} from {base}").savefig(png, format="png", dpi=120)
     info = dict(base=base, data=len(lat), data_source=a.data, config=asdict(cfg), seconds_this_run=res["seconds"], history=res["history"])
-    save_pruned(_stored(ldm.unet, ldm), out, base=base, extra_files={"finetune.json": json.dumps(info, indent=1), "loss.png": png.getvalue(),
-                                                                    "loss.csv": history_csv(res["history"])})
+    _save_pruned(ldm, ldm.unet, out, base, extra_files={"finetune.json": json.dumps(info, indent=1), "loss.png": png.getvalue(),
+                                                        "loss.csv": history_csv(res["history"])})
     shutil.rmtree(ckpt, ignore_errors=True)
     h = res["history"]
     print(f"distilled {cfg.steps} steps on {len(lat)} latents; loss {h[0]['loss']:.4f} -> {h[-1]['loss']:.4f}; saved to {out}")

@@ -235,10 +235,14 @@ def load_model(spec: str, download=None, allow_pickle: bool = False, embeddings=
                             f"reference ({', '.join(REFERENCES)}), a local folder, or a model in the cache with HF_HUB_OFFLINE=1") from None
     return _load_folder(Path(local), spec, allow_pickle, embeddings)
 
-def save_pruned_model(ldm: LDM, path, base: str | None = None) -> Path:
-    "Write `ldm`'s pruned U-Net to `path`: a whole diffusers pipeline folder when `ldm` came as a pipeline, else a pruned U-Net folder."
-    if ldm.pipe is None: return save_pruned(ldm.unet, path, base=base)
+def save_pruned_model(ldm: LDM, path, base: str | None = None, extra_files: dict | None = None) -> Path:
+    """Write `ldm`'s pruned U-Net to `path`: a whole diffusers pipeline folder when `ldm` came as a pipeline, else a
+    pruned U-Net folder; `extra_files` {name: text or bytes} go beside (at the pipeline's top level)."""
+    if ldm.pipe is None: return save_pruned(ldm.unet, path, base=base, extra_files=extra_files)
     if getattr(ldm.unet, "ldpruner_plan", None) is None: raise LDPrunerError("this model was not pruned by ldpruner (no plan)")
     if base is not None: ldm.unet.ldpruner_base = base
-    with atomic_dir(path) as tmp: ldm.pipeline().save_pretrained(tmp, safe_serialization=True)
+    with atomic_dir(path) as tmp:
+        ldm.pipeline().save_pretrained(tmp, safe_serialization=True)
+        for name, content in (extra_files or {}).items():
+            (tmp / name).write_bytes(content if isinstance(content, bytes) else content.encode())
     return Path(path)

@@ -132,3 +132,21 @@ def test_hub_id_from_the_local_cache_offline(pipes, tmp_path):
     assert len(json.loads(r.stdout)) > 10 and "StableDiffusionPipeline (sd)" in r.stderr
     r = subprocess.run(["ldpruner", "operators", "someone/not-cached"], capture_output=True, text=True, env=env, timeout=300)
     assert r.returncode == 2 and "HF_HUB_OFFLINE" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_finetune_a_pruned_v_prediction_pipeline_on_an_imagefolder(pipes, tmp_path, monkeypatch):
+    "Distillation on the user's data for a pipeline family: captions through its own encoder, v-prediction targets."
+    from PIL import Image
+    monkeypatch.setenv("LDPRUNER_CACHE", str(tmp_path / "cache"))
+    data = tmp_path / "data"; data.mkdir()
+    rng = torch.Generator().manual_seed(0)
+    for i in range(6):
+        Image.fromarray((torch.rand(20, 24, 3, generator=rng) * 255).byte().numpy()).save(data / f"{i}.png")
+    (data / "metadata.jsonl").write_text("".join(json.dumps(dict(file_name=f"{i}.png", text=f"photo number {i}")) + "\n" for i in range(6)))
+    r = ldpruner("prune", pipes / "sd-2", "--operators", "mid_block.attentions.0", "-o", tmp_path / "p")
+    assert r.returncode == 0, r.stderr
+    r = ldpruner("finetune", tmp_path / "p", "--data", data, "--steps", "2", "--batch", "2", "-o", tmp_path / "ft")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "ft" / "model_index.json").is_file() and (tmp_path / "ft" / "loss.csv").is_file()
+    info = json.loads((tmp_path / "ft" / "finetune.json").read_text())
+    assert info["data"] == 6 and all(h["loss"] == h["loss"] for h in info["history"])   # finite losses
