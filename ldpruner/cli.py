@@ -18,7 +18,7 @@ from .scoring import FORMULAS, OperatorScores, distributed_rank_world, plot_impo
 from .finetune import DistillConfig, distill, plot_history, task_latents
 from .metrics import evaluate
 from .baselines import output_loss_scores, random_scores
-from .userdata import encode_imagefolder, evaluate_folder, read_prompts
+from .userdata import encode_folder, evaluate_folder, evaluate_prompts, read_prompts
 
 # %% auto #0
 __all__ = ['DEFAULT_MODEL', 'cmd_operators', 'cmd_score', 'cmd_prune', 'bench', 'format_bench', 'cmd_bench', 'write_report',
@@ -209,11 +209,11 @@ def cmd_finetune(a):
     teacher = _load(base, argparse.Namespace(**{**vars(a), "dtype": "float32"}))
     if a.data.isdigit(): lat, prompts = task_latents(teacher, int(a.data), seed=a.seed + 1)
     else:
-        lat, prompts, info = encode_imagefolder(teacher, a.data, a.caption_column)
-        print(f"data: {info['n']} images from {a.data}" + (f" ({info['skipped']} undecodable, skipped)" if info["skipped"] else "") +
+        lat, prompts, info = encode_folder(teacher, a.data, a.caption_column)
+        print(f"data: {info['n']} samples from {a.data}" + (f" ({info['skipped']} undecodable, skipped)" if info["skipped"] else "") +
               (", latents read from the cache" if info["cached"] else f", latents cached in {info['file']}"), file=sys.stderr)
     cfg = DistillConfig(steps=a.steps, batch=a.batch, lr=a.lr, task=a.task_weight, out_kd=a.out_kd, feat_kd=a.feat_kd,
-                        normalize=a.normalize, seed=a.seed, save_every=a.save_every)
+                        normalize=a.normalize, seed=a.seed, save_every=a.save_every, grad_accum=a.grad_accum)
     ckpt = out.parent / f".{out.name}.checkpoint"
     res = distill(ldm.unet, teacher.unet, lat, cfg, prompts=prompts, ldm=teacher, path=ckpt, device=device, mixed_precision=mixed)
     if distributed_rank_world()[0] != 0: return     # under accelerate launch, the main process writes
@@ -232,13 +232,15 @@ def history_csv(history: list) -> str:
     return "\n".join([",".join(cols), *(",".join(f"{h[c]:.6g}" if isinstance(h[c], float) else str(h[c]) for c in cols) for h in history)]) + "\n"
 
 def cmd_eval(a):
-    for what, p in (("--fid-weights", a.fid_weights), ("--clip", a.clip), ("--data", a.data)):
+    for what, p in (("--fid-weights", a.fid_weights), ("--clip", a.clip), ("--fad-weights", a.fad_weights), ("--data", a.data)):
         if p is not None and not Path(p).exists(): raise LDPrunerError(f"{what}: no such file or folder: {p}")
     ldm = _load(a.model, a)
     if a.json: ensure_writable_dir(Path(a.json).parent)
-    if a.data is None: r, notes = evaluate(ldm, n=a.n or 72, steps=a.steps, guidance_scale=a.guidance, seed=a.seed), []
+    if a.data is None and a.prompt:
+        r, notes = evaluate_prompts(ldm, a.prompt, a.clip, steps=a.steps, guidance_scale=a.guidance, seed=a.seed)
+    elif a.data is None: r, notes = evaluate(ldm, n=a.n or 72, steps=a.steps, guidance_scale=a.guidance, seed=a.seed), []
     else: r, notes = evaluate_folder(ldm, a.data, a.caption_column, n=a.n, steps=a.steps, guidance_scale=a.guidance, seed=a.seed,
-                                     fid_weights=a.fid_weights, clip=a.clip)
+                                     fid_weights=a.fid_weights, clip=a.clip, fad_weights=a.fad_weights)
     for note in notes: print(f"note: {note}", file=sys.stderr)
     width = max(len(k) for k in r)
     for k, v in r.items(): print(f"{k:{width}s}  {v:.4g}" if isinstance(v, float) else f"{k:{width}s}  {v}")
@@ -291,17 +293,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="folder for the finetuned model")
     p.add_argument("--steps", type=int, default=300); p.add_argument("--batch", type=int, default=32)
     p.add_argument("--lr", type=float, default=2e-4)
-    p.add_argument("--data", default="2000", help="an imagefolder (images + metadata.jsonl), or a number of samples of a reference task")
+    p.add_argument("--data", default="2000", help="an imagefolder (images + metadata.jsonl), an audio folder, or a number of samples of a reference task")
     p.add_argument("--caption-column", help="the caption column of the folder's metadata.jsonl (default: text, or caption)")
     p.add_argument("--task-weight", type=float, default=1.0); p.add_argument("--out-kd", type=float, default=1.0)
     p.add_argument("--feat-kd", type=float, default=1.0); p.add_argument("--normalize", action="store_true", help="normalised feature KD (LAPTOP-Diff)")
     p.add_argument("--seed", type=int, default=0); p.add_argument("--save-every", type=int, default=50)
+    p.add_argument("--grad-accum", type=int, default=1, help="run each batch in this many pieces (same update, less memory)")
     p = sub.add_parser("eval", help="quality on an imagefolder (FID, CLIP score) or, for a reference-task model, on domain features"); _common(p)
     p.add_argument("--n", type=int, help="samples (default: 72; with --data, one per caption)"); p.add_argument("--steps", type=int, default=20)
-    p.add_argument("--data", help="an imagefolder (images + metadata.jsonl): generate from its captions, compare with its images")
+    p.add_argument("--data", help="an imagefolder (images + metadata.jsonl) or an audio folder: generate from its captions, compare with its samples")
     p.add_argument("--caption-column", help="the caption column of --data's metadata.jsonl")
     p.add_argument("--fid-weights", help="Inception weights for FID (as torch-fidelity and torchmetrics use)")
     p.add_argument("--clip", help="a CLIP model folder for the CLIP score (torchmetrics' CLIPScore)")
+    p.add_argument("--fad-weights", help="VGGish weights (safetensors or .pth state dict) for FAD on an audio folder")
+    p.add_argument("--prompt", action="append", help="without --data: a prompt to generate from and CLIP-score (repeatable)")
+    p.add_argument("--prompts", help="without --data: a file of prompts (.txt, .jsonl, .csv) to generate from and CLIP-score")
     p.add_argument("--guidance", type=float, default=3.0); p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", help="also write the numbers to this JSON file")
     return ap

@@ -28,8 +28,10 @@ class Conditioning:
         "{field: tensor} of the parts present."
         return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
 
-    def _map(self, fn) -> "Conditioning":
-        return replace(self, **{k: fn(v) for k, v in self.tensors().items()})
+    def _map_named(self, fn) -> "Conditioning":
+        return replace(self, **{k: fn(k, v) for k, v in self.tensors().items()})
+
+    def _map(self, fn) -> "Conditioning": return self._map_named(lambda k, t: fn(t))
 
     def __len__(self) -> int: return len(next(iter(self.tensors().values())))
     def __getitem__(self, idx) -> "Conditioning": return self._map(lambda t: t[idx])
@@ -54,9 +56,6 @@ class Conditioning:
         o = other.tensors()
         return self._map_named(lambda k, t: torch.where(mask.view(-1, *[1] * (t.ndim - 1)).to(t.device), o[k].to(t), t))
 
-    def _map_named(self, fn) -> "Conditioning":
-        return replace(self, **{k: fn(k, v) for k, v in self.tensors().items()})
-
     def unet_kwargs(self) -> dict:
         "Keyword arguments for a diffusers `UNet2DConditionModel` call."
         kw = dict(encoder_hidden_states=self.encoder_hidden_states)
@@ -66,6 +65,7 @@ class Conditioning:
         return kw
 
     def equal(self, other: "Conditioning") -> bool:
+        "Whether both hold the same parts with equal tensors."
         a, b = self.tensors(), other.tensors()
         return a.keys() == b.keys() and all(a[k].equal(b[k]) for k in a)
 

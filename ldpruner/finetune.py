@@ -88,6 +88,7 @@ class DistillConfig:
     grad_clip: float = 1.0
     seed: int = 0
     save_every: int = 100
+    grad_accum: int = 1           # the batch runs in this many pieces (same gradient, less memory)
 
 def lr_at(step: int, c: DistillConfig) -> float:
     "Linear warm-up then cosine decay to zero."
@@ -146,6 +147,12 @@ def task_target(scheduler, latents, noise, t):
     if kind == "sample": return latents
     raise LDPrunerError(f"prediction_type '{kind}' is not supported (epsilon, v_prediction, sample are)")
 
+def _chunks(n: int, k: int) -> list:
+    "`k` contiguous slices covering `range(n)`, as even as can be (empty ones dropped)."
+    if k < 1: raise LDPrunerError(f"gradient accumulation needs at least 1 piece (got {k})")
+    bounds = [round(j * n / k) for j in range(k + 1)]
+    return [slice(a, b) for a, b in zip(bounds, bounds[1:]) if b > a]
+
 def distill(student: nn.Module, teacher: nn.Module, latents: torch.Tensor, config: DistillConfig | None = None,
             prompts: list | None = None, ldm=None, path=None, progress: bool = True, stop_after: int | None = None,
             callback=None, feature_map: dict | None = None, device=None, mixed_precision: str = "no") -> dict:
@@ -187,17 +194,22 @@ def distill(student: nn.Module, teacher: nn.Module, latents: torch.Tensor, confi
         i, noise, t, drop = i[mine], noise[mine], t[mine], drop[mine]
         xt = noise_sched.add_noise(latents[i], noise, t).to(acc.device)
         target = task_target(noise_sched, latents[i], noise, t).to(acc.device)
-        kw = emb[emb_idx[i]].where(drop, empty).to(acc.device).unet_kwargs() if conditional else {}
-        with FeatureTap(teacher, list(fmap.values())) as tt, torch.no_grad(): eps_t = teacher(xt, t.to(acc.device), **kw).sample
-        with FeatureTap(acc.unwrap_model(model), list(fmap)) as ts: eps_s = model(xt, t.to(acc.device), **kw).sample
-        feats_s = {fmap[k]: v for k, v in ts.features.items()}
-        loss, parts = distill_loss(eps_s, eps_t, target, feats_s, tt.features, c.task, c.out_kd, c.feat_kd, c.normalize)
+        cond = emb[emb_idx[i]].where(drop, empty).to(acc.device) if conditional else None
         for grp in opt.param_groups: grp["lr"] = lr_at(step, c)
         opt.zero_grad()
-        acc.backward(loss)
+        loss, parts = 0.0, {}
+        for sl in _chunks(len(xt), c.grad_accum):            # gradient accumulation: the same batch, in smaller pieces
+            w = (sl.stop - sl.start) / len(xt)
+            kc = cond[sl].unet_kwargs() if conditional else {}
+            with FeatureTap(teacher, list(fmap.values())) as tt, torch.no_grad(): eps_t = teacher(xt[sl], t[sl].to(acc.device), **kc).sample
+            with FeatureTap(acc.unwrap_model(model), list(fmap)) as ts: eps_s = model(xt[sl], t[sl].to(acc.device), **kc).sample
+            feats_s = {fmap[k]: v for k, v in ts.features.items()}
+            l, pc = distill_loss(eps_s, eps_t, target[sl], feats_s, tt.features, c.task, c.out_kd, c.feat_kd, c.normalize)
+            acc.backward(l * w if c.grad_accum > 1 else l)
+            loss, parts = loss + w * float(l.detach()), {k: parts.get(k, 0.0) + w * v for k, v in pc.items()}
         if c.grad_clip: acc.clip_grad_norm_(model.parameters(), c.grad_clip)
         opt.step()
-        logged = acc.reduce(torch.tensor([float(loss.detach()), *parts.values()], device=acc.device), "mean")  # the whole batch, not this process's share
+        logged = acc.reduce(torch.tensor([loss, *parts.values()], device=acc.device), "mean")  # the whole batch, not this process's share
         history.append(dict(step=step, **dict(zip(["loss", *parts], logged.tolist()))))
         if path is not None and acc.is_main_process and ((step + 1) % c.save_every == 0 or step + 1 == c.steps):
             _save_checkpoint(path, acc.unwrap_model(model), opt, step + 1, history, ident)

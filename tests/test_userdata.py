@@ -48,7 +48,7 @@ def test_finetune_and_eval_on_an_imagefolder(tmp_path, cache):
     ft = ["--steps", "2", "--batch", "4", "--save-every", "1"]
     r = ldpruner("finetune", tmp_path / "p", "--data", data, *ft, "-o", tmp_path / "ft")
     assert r.returncode == 0, r.stderr
-    assert "12 images" in r.stderr and "latents cached" in r.stderr
+    assert "12 samples" in r.stderr and "latents cached" in r.stderr
     assert len(list(cache.glob("latents-*.safetensors"))) == 1
     csv = (tmp_path / "ft" / "loss.csv").read_text().splitlines()
     assert csv[0].startswith("step,loss") and len(csv) == 3
@@ -60,8 +60,12 @@ def test_finetune_and_eval_on_an_imagefolder(tmp_path, cache):
     e = json.loads((tmp_path / "e.json").read_text())
     assert 0 <= e["CLIP score (clip)"] <= 100 and e["samples"] == 4
     assert "FID skipped" in r.stderr
+    (tmp_path / "p.txt").write_text("a red circle\na blue square at the top\n")
+    r = ldpruner("eval", tmp_path / "ft", "--prompts", tmp_path / "p.txt", "--steps", "2", "--clip", clip)
+    assert r.returncode == 0 and "CLIP score (clip)" in r.stdout, r.stderr
     work = tmp_path / "work"; work.mkdir()
     _bad(["eval", tmp_path / "ft", "--data", data, "--fid-weights", tmp_path / "no-such.pth"], work, "--fid-weights: no such file")
+    _bad(["eval", tmp_path / "ft", "--prompts", tmp_path / "p.txt"], work, "pass --clip")
 
 
 def test_prompts_file(tmp_path):
@@ -85,7 +89,23 @@ def test_bad_data(tmp_path, cache):
     _bad(["finetune", tmp_path / "p", "--data", empty, *ft, "-o", work / "o"], work, "empty folder")
     _bad(["finetune", tmp_path / "p", "--data", nometa, *ft, "-o", work / "o"], work, "no metadata.jsonl")
     _bad(["finetune", tmp_path / "p", "--data", broken, "--caption-column", "prompt", *ft, "-o", work / "o"], work, "no 'prompt' column")
-    _bad(["finetune", tmp_path / "p", "--data", broken, *ft, "-o", work / "o"], work, "none of its 1 images could be decoded")
+    _bad(["finetune", tmp_path / "p", "--data", broken, *ft, "-o", work / "o"], work, "none of its 1 files could be decoded")
     _bad(["finetune", tmp_path / "p", "--data", words, *ft, "-o", work / "o"], work, "outside the model's vocabulary: cat, purple")
     _bad(["score", "--prompts", tmp_path / "none.txt", "-o", work / "s.json"], work, "no such file")
     assert not cache.exists() or not list(cache.glob("latents-*"))     # nothing cached half-written
+
+
+def test_audio_folder_eval_and_finetune(tmp_path, cache):
+    "The audio reference on a folder of .wav clips: FAD on its music embedding, distillation on the clips."
+    import soundfile
+    from ldpruner.data import synth_clip
+    clips = tmp_path / "clips"; clips.mkdir()
+    for i in range(6): soundfile.write(clips / f"{i}.wav", synth_clip(np.random.default_rng(i)), 16000)
+    r = ldpruner("eval", "tiny-uag", "--data", clips, "--steps", "2", "--json", tmp_path / "e.json")
+    assert r.returncode == 0, r.stderr
+    e = json.loads((tmp_path / "e.json").read_text())
+    assert e["FAD (domain features: music-embedding)"] >= 0 and "FAD (VGGish) skipped" in r.stderr
+    r = ldpruner("prune", "tiny-uag", "--operators", "mid_block.attentions.0", "-o", tmp_path / "p")
+    assert r.returncode == 0, r.stderr
+    r = ldpruner("finetune", tmp_path / "p", "--data", clips, "--steps", "2", "--batch", "4", "-o", tmp_path / "ft")
+    assert r.returncode == 0 and "6 samples" in r.stderr, r.stderr
