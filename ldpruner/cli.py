@@ -46,6 +46,11 @@ def _stored(unet, ldm):
     "A pruned U-Net back in the dtype and on the CPU its base was stored in, for saving."
     return unet.to(device="cpu", dtype=ldm.extras.get("stored_dtype", unet.dtype))
 
+def _close(fig):
+    "Release a figure that was only written to a file (in a notebook it would otherwise be shown as well)."
+    import matplotlib.pyplot as plt
+    plt.close(fig)
+
 def _save_pruned(ldm, pruned, path, base, extra_files=None):
     "Save as the model was stored (CPU, its dtype): a whole pipeline when it came as one, else the pruned U-Net."
     if ldm.pipe is not None: ldm.to("cpu", ldm.extras.get("stored_dtype"))
@@ -184,6 +189,7 @@ def cmd_run(a):
     if distributed_rank_world()[0] != 0: return     # under torchrun the other ranks only help with scoring
     fig = plot_importance(sc, a.formula, title=f"Operator importance: {ldm.name}")
     with atomic_file(out / "importance.png", "wb") as f: fig.savefig(f, format="png", dpi=120)
+    _close(fig)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         pruned = prune(ldm.unet, sc, k=a.k, speedup=a.speedup, formula=a.formula, inputs=ldm.unet_inputs(a.batch),
@@ -218,7 +224,8 @@ def cmd_finetune(a):
     res = distill(ldm.unet, teacher.unet, lat, cfg, prompts=prompts, ldm=teacher, path=ckpt, device=device, mixed_precision=mixed)
     if distributed_rank_world()[0] != 0: return     # under accelerate launch, the main process writes
     png = io.BytesIO()
-    plot_history(res["history"], f"Distillation of {ldm.name} from {base}").savefig(png, format="png", dpi=120)
+    fig = plot_history(res["history"], f"Distillation of {ldm.name} from {base}")
+    fig.savefig(png, format="png", dpi=120); _close(fig)
     info = dict(base=base, data=len(lat), data_source=a.data, config=asdict(cfg), seconds_this_run=res["seconds"], history=res["history"])
     _save_pruned(ldm, ldm.unet, out, base, extra_files={"finetune.json": json.dumps(info, indent=1), "loss.png": png.getvalue(),
                                                         "loss.csv": history_csv(res["history"])})

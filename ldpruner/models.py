@@ -177,7 +177,12 @@ class LDM:
         "Move the model (U-Net, encoders, VAE, the pipeline's other parts) to `device` and `dtype`, in place."
         mods = [self.unet, self.text_encoder, self.vae]        # the domain metric networks stay on the CPU in float32
         if self.pipe is not None: mods += [m for m in self.pipe.components.values() if isinstance(m, torch.nn.Module)]
-        for m in {id(m): m for m in mods if m is not None}.values(): m.to(device=device, dtype=dtype)
+        from diffusers.utils import logging as dlog
+        level = dlog.get_verbosity()
+        dlog.set_verbosity_error()        # diffusers 0.42 warns on every cast, even with nothing to keep in float32
+        try:
+            for m in {id(m): m for m in mods if m is not None}.values(): m.to(device=device, dtype=dtype)
+        finally: dlog.set_verbosity(level)
         if "embeddings" in self.extras:
             self.extras["embeddings"] = tuple(None if c is None else c.to(device, dtype) for c in self.extras["embeddings"])
         return self
