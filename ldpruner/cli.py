@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from .bench import compare_latency, count_params, device_name, latency_profile, predicted_speedup, unet_inputs
 from .core import LDPrunerError, atomic_file, ensure_writable_dir, model_fingerprint, resolve_device, resolve_dtype, write_json
-from .models import REFERENCES
+from .models import REFERENCES, cast
 from .operators import find_operators, inventory, operator_counts, OPERATOR_TYPES
 from .pruning import is_pruned_dir, load_model, prune, save_pruned, save_pruned_model
 from .scoring import FORMULAS, OperatorScores, distributed_rank_world, plot_importance, score_operators_distributed
@@ -44,7 +44,7 @@ def _load(spec, a):
 
 def _stored(unet, ldm):
     "A pruned U-Net back in the dtype and on the CPU its base was stored in, for saving."
-    return unet.to(device="cpu", dtype=ldm.extras.get("stored_dtype", unet.dtype))
+    return cast(unet, "cpu", ldm.extras.get("stored_dtype", unet.dtype))
 
 def _close(fig):
     "Release a figure that was only written to a file (in a notebook it would otherwise be shown as well)."

@@ -17,7 +17,7 @@ from .conditioning import Conditioning
 # %% auto #0
 __all__ = ['SD14_UNET_CONFIG', 'TINY_SD_CONFIG', 'TINY_UNCOND_CONFIG', 'SPECIAL_TOKENS', 'SD_SCHEDULER_CONFIG', 'SHAPE_WORDS',
            'DEFAULT_PROMPTS', 'REFERENCE_NAMES', 'REFERENCES', 'unet_from_config', 'tiny_unet', 'tiny_uncond_unet',
-           'WordTokenizer', 'build_tokenizer', 'check_vocabulary', 'tiny_text_encoder', 'make_scheduler', 'LDM',
+           'WordTokenizer', 'build_tokenizer', 'check_vocabulary', 'tiny_text_encoder', 'make_scheduler', 'cast', 'LDM',
            'UnconditionalLDMPipeline', 'tiny_ldm_random', 'weights_root', 'save_reference', 'verify_reference',
            'load_reference']
 
@@ -104,6 +104,14 @@ def make_scheduler(config: dict | None = None, cls=DDIMScheduler):
     "A fresh scheduler (DDIM with SD's schedule by default); schedulers hold loop state, so each run gets its own."
     return cls.from_config(config or SD_SCHEDULER_CONFIG)
 
+def cast(module, device=None, dtype=None):
+    "`module.to(device, dtype)` without diffusers' notice on every cast (0.42 prints it even with nothing to keep in float32)."
+    from diffusers.utils import logging as dlog
+    level = dlog.get_verbosity()
+    dlog.set_verbosity_error()
+    try: return module.to(device=device, dtype=dtype)
+    finally: dlog.set_verbosity(level)
+
 @dataclass
 class LDM:
     "A latent diffusion model as ldpruner sees it: U-Net, scheduler, condition encoder, default conditions."
@@ -177,12 +185,7 @@ class LDM:
         "Move the model (U-Net, encoders, VAE, the pipeline's other parts) to `device` and `dtype`, in place."
         mods = [self.unet, self.text_encoder, self.vae]        # the domain metric networks stay on the CPU in float32
         if self.pipe is not None: mods += [m for m in self.pipe.components.values() if isinstance(m, torch.nn.Module)]
-        from diffusers.utils import logging as dlog
-        level = dlog.get_verbosity()
-        dlog.set_verbosity_error()        # diffusers 0.42 warns on every cast, even with nothing to keep in float32
-        try:
-            for m in {id(m): m for m in mods if m is not None}.values(): m.to(device=device, dtype=dtype)
-        finally: dlog.set_verbosity(level)
+        for m in {id(m): m for m in mods if m is not None}.values(): cast(m, device, dtype)
         if "embeddings" in self.extras:
             self.extras["embeddings"] = tuple(None if c is None else c.to(device, dtype) for c in self.extras["embeddings"])
         return self

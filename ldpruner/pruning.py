@@ -14,7 +14,7 @@ from diffusers.models.attention import BasicTransformerBlock
 from . import __version__
 from .bench import compare_latency, count_params, latency_profile, predicted_speedup, unet_inputs
 from .core import LDPrunerError, atomic_dir, model_fingerprint, write_json
-from .models import LDM, REFERENCES, make_scheduler, unet_from_config
+from .models import LDM, REFERENCES, cast, make_scheduler, unet_from_config
 from .operators import Bypass, Operator, find_operators, get_operator, replacement_for, resolve_nesting, split_name
 from .scoring import OperatorScores
 
@@ -78,7 +78,7 @@ class _PrunedMixin:
         if not path.is_dir(): raise LDPrunerError(f"{path}: a pruned U-Net loads from a local folder")
         unet = load_pruned(path)
         if not isinstance(unet, cls): raise LDPrunerError(f"{path} holds a pruned {type(unet).__name__}, not a {cls.__name__}")
-        return unet.to(dtype=torch_dtype) if torch_dtype is not None else unet
+        return cast(unet, dtype=torch_dtype) if torch_dtype is not None else unet
 
 class PrunedUNet2DConditionModel(_PrunedMixin, UNet2DConditionModel):
     "A `UNet2DConditionModel` with operators removed by ldpruner (its plan in `ldpruner_plan`)."
