@@ -13,7 +13,7 @@ from torch import nn
 from diffusers import DDPMScheduler, UNet2DConditionModel
 from tqdm import tqdm
 from .core import LDPrunerError, atomic_dir, model_fingerprint
-from .models import SD_SCHEDULER_CONFIG
+from .models import SD_SCHEDULER_CONFIG, cast, quiet_diffusers
 from .conditioning import Conditioning
 
 # %% auto #0
@@ -161,12 +161,14 @@ def distill(student: nn.Module, teacher: nn.Module, latents: torch.Tensor, confi
     `feature_map` {student point: teacher point} pairs the feature-KD points (default: the stage outputs both have).
     The task loss follows the prediction type of `ldm`'s scheduler; `device` and `mixed_precision` (no, fp16, bf16) go to accelerate."""
     from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
     c = config or DistillConfig()
     conditional = isinstance(student, UNet2DConditionModel)
     if conditional and (prompts is None or ldm is None): raise LDPrunerError("a text-conditioned U-Net needs `prompts` and `ldm` (its text encoder)")
     if prompts is not None and len(prompts) != len(latents): raise LDPrunerError(f"{len(latents)} latents but {len(prompts)} prompts")
     device = torch.device(device) if device is not None else None
     if device is not None and device.type == "cuda" and device.index is not None: torch.cuda.set_device(device)
+    AcceleratorState._reset_state()                # a process may distil twice with other settings (PartialState, the launch, is kept)
     acc = Accelerator(cpu=device is not None and device.type == "cpu", mixed_precision=mixed_precision)
     emb, emb_idx, empty = _embed(ldm, prompts) if conditional else (None, None, None)
     noise_sched = DDPMScheduler.from_config(ldm.scheduler.config if ldm is not None else SD_SCHEDULER_CONFIG)
@@ -178,8 +180,8 @@ def distill(student: nn.Module, teacher: nn.Module, latents: torch.Tensor, confi
     opt = torch.optim.AdamW(student.parameters(), lr=c.lr, weight_decay=0.0)
     start, history = 0, []
     if path is not None and (Path(path) / "state.json").is_file(): start, history = _load_checkpoint(path, student, opt, ident)
-    model, opt = acc.prepare(student, opt)
-    teacher = teacher.to(acc.device).eval()      # runs under no_grad; its flags are left as they are
+    with quiet_diffusers(): model, opt = acc.prepare(student, opt)
+    teacher = cast(teacher, acc.device).eval()      # runs under no_grad; its flags are left as they are
     mine = slice(acc.process_index, None, acc.num_processes)
     t0 = time.time()
     model.train()

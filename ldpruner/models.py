@@ -5,6 +5,7 @@
 # %% ../nbs/01_models.ipynb #89eaae62
 from __future__ import annotations
 import json
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,9 +18,9 @@ from .conditioning import Conditioning
 # %% auto #0
 __all__ = ['SD14_UNET_CONFIG', 'TINY_SD_CONFIG', 'TINY_UNCOND_CONFIG', 'SPECIAL_TOKENS', 'SD_SCHEDULER_CONFIG', 'SHAPE_WORDS',
            'DEFAULT_PROMPTS', 'REFERENCE_NAMES', 'REFERENCES', 'unet_from_config', 'tiny_unet', 'tiny_uncond_unet',
-           'WordTokenizer', 'build_tokenizer', 'check_vocabulary', 'tiny_text_encoder', 'make_scheduler', 'cast', 'LDM',
-           'UnconditionalLDMPipeline', 'tiny_ldm_random', 'weights_root', 'save_reference', 'verify_reference',
-           'load_reference']
+           'WordTokenizer', 'build_tokenizer', 'check_vocabulary', 'tiny_text_encoder', 'make_scheduler',
+           'quiet_diffusers', 'cast', 'LDM', 'UnconditionalLDMPipeline', 'tiny_ldm_random', 'weights_root',
+           'save_reference', 'verify_reference', 'load_reference']
 
 # %% ../nbs/01_models.ipynb #c186d0cf
 SD14_UNET_CONFIG = dict(
@@ -104,13 +105,18 @@ def make_scheduler(config: dict | None = None, cls=DDIMScheduler):
     "A fresh scheduler (DDIM with SD's schedule by default); schedulers hold loop state, so each run gets its own."
     return cls.from_config(config or SD_SCHEDULER_CONFIG)
 
-def cast(module, device=None, dtype=None):
-    "`module.to(device, dtype)` without diffusers' notice on every cast (0.42 prints it even with nothing to keep in float32)."
+@contextmanager
+def quiet_diffusers():
+    "Silence diffusers' logger inside the block: 0.42 notes every `.to()` of a model, even with nothing to keep in float32."
     from diffusers.utils import logging as dlog
     level = dlog.get_verbosity()
     dlog.set_verbosity_error()
-    try: return module.to(device=device, dtype=dtype)
+    try: yield
     finally: dlog.set_verbosity(level)
+
+def cast(module, device=None, dtype=None):
+    "`module.to(device, dtype)` without diffusers' notice."
+    with quiet_diffusers(): return module.to(device=device, dtype=dtype)
 
 @dataclass
 class LDM:

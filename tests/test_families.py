@@ -3,8 +3,7 @@
 import json, subprocess, sys, textwrap
 import pytest
 import torch
-from conftest import FAST, ldpruner
-from test_cli import _bad
+from conftest import FAST, bad_inproc as _bad, ldpruner_inproc as ldpruner
 
 TYPES = ["--types", "Transformer2DModel", "Downsample2D"]
 

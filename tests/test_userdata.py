@@ -4,8 +4,7 @@ import json, os, string
 import numpy as np
 import pytest
 from PIL import Image
-from conftest import FAST, ldpruner
-from test_cli import _bad
+from conftest import FAST, bad_inproc as _bad, ldpruner_inproc as ldpruner
 
 
 def _imagefolder(path, n=12):
@@ -59,7 +58,7 @@ def test_finetune_and_eval_on_an_imagefolder(tmp_path, cache):
     assert r.returncode == 0, r.stderr
     e = json.loads((tmp_path / "e.json").read_text())
     assert 0 <= e["CLIP score (clip)"] <= 100 and e["samples"] == 4
-    assert "FID skipped" in r.stderr
+    assert "FID (Inception) skipped" in r.stderr
     (tmp_path / "p.txt").write_text("a red circle\na blue square at the top\n")
     r = ldpruner("eval", tmp_path / "ft", "--prompts", tmp_path / "p.txt", "--steps", "2", "--clip", clip)
     assert r.returncode == 0 and "CLIP score (clip)" in r.stdout, r.stderr
