@@ -76,7 +76,8 @@ def _pickle_only(e: Exception) -> bool:
 
 def _from_pretrained(load, where, allow_pickle: bool, **kw):
     import warnings
-    with warnings.catch_warnings():
+    from ldpruner.models import quiet_hf
+    with warnings.catch_warnings(), quiet_hf():
         warnings.simplefilter("ignore", FutureWarning)    # diffusers' deprecation notes for LDM/AudioLDM pipelines
         try: return load(use_safetensors=True, **kw)
         except (OSError, ValueError, EnvironmentError) as e:
@@ -216,7 +217,8 @@ def tiny_pipeline(family: str, path=None, seed: int = 0):
     "A tiny random-weight diffusers pipeline of `family` (sd-1, sd-2, sdxl, audioldm, ldm), saved to `path` if given."
     import warnings
     if family not in TINY_FAMILIES: raise LDPrunerError(f"unknown family '{family}'; known: {', '.join(TINY_FAMILIES)}")
-    with warnings.catch_warnings():
+    from ldpruner.models import quiet_hf
+    with warnings.catch_warnings(), quiet_hf():
         warnings.simplefilter("ignore", FutureWarning)
         pipe = TINY_FAMILIES[family](seed)
     pipe.set_progress_bar_config(disable=True)

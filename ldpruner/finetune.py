@@ -13,7 +13,7 @@ from torch import nn
 from diffusers import DDPMScheduler, UNet2DConditionModel
 from tqdm import tqdm
 from .core import LDPrunerError, atomic_dir, model_fingerprint
-from .models import SD_SCHEDULER_CONFIG, cast, quiet_diffusers
+from .models import SD_SCHEDULER_CONFIG, cast, quiet_hf
 from .conditioning import Conditioning
 
 # %% auto #0
@@ -180,7 +180,7 @@ def distill(student: nn.Module, teacher: nn.Module, latents: torch.Tensor, confi
     opt = torch.optim.AdamW(student.parameters(), lr=c.lr, weight_decay=0.0)
     start, history = 0, []
     if path is not None and (Path(path) / "state.json").is_file(): start, history = _load_checkpoint(path, student, opt, ident)
-    with quiet_diffusers(): model, opt = acc.prepare(student, opt)
+    with quiet_hf(): model, opt = acc.prepare(student, opt)
     teacher = cast(teacher, acc.device).eval()      # runs under no_grad; its flags are left as they are
     mine = slice(acc.process_index, None, acc.num_processes)
     t0 = time.time()

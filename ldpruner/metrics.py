@@ -4,6 +4,7 @@
 
 # %% ../nbs/09_metrics.ipynb #31b09bbe
 from __future__ import annotations
+import warnings
 import torch
 from torch import nn
 import torch.nn.functional as F
@@ -90,9 +91,12 @@ def frechet_distance(real: torch.Tensor, fake: torch.Tensor, extractor: nn.Modul
 def inception_score(fake: torch.Tensor, logits_module: nn.Module, splits: int = 1) -> float:
     "Inception Score of `fake` under a classifier's logits (torchmetrics)."
     from torchmetrics.image.inception import InceptionScore
-    m = InceptionScore(feature=logits_module, splits=splits, normalize=True)
-    m.update(fake)
-    return float(m.compute()[0])
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*will save all extracted features in buffer")   # about Inception-size runs
+        warnings.filterwarnings("ignore", message=".*degrees of freedom is <= 0")   # the spread over one split, not returned
+        m = InceptionScore(feature=logits_module, splits=splits, normalize=True)
+        m.update(fake)
+        return float(m.compute()[0])
 
 # %% ../nbs/09_metrics.ipynb #7d878ab8
 def inception_extractor(weights_path: str | None = None, num_features: int = 2048) -> nn.Module:

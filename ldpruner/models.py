@@ -18,9 +18,9 @@ from .conditioning import Conditioning
 # %% auto #0
 __all__ = ['SD14_UNET_CONFIG', 'TINY_SD_CONFIG', 'TINY_UNCOND_CONFIG', 'SPECIAL_TOKENS', 'SD_SCHEDULER_CONFIG', 'SHAPE_WORDS',
            'DEFAULT_PROMPTS', 'REFERENCE_NAMES', 'REFERENCES', 'unet_from_config', 'tiny_unet', 'tiny_uncond_unet',
-           'WordTokenizer', 'build_tokenizer', 'check_vocabulary', 'tiny_text_encoder', 'make_scheduler',
-           'quiet_diffusers', 'cast', 'LDM', 'UnconditionalLDMPipeline', 'tiny_ldm_random', 'weights_root',
-           'save_reference', 'verify_reference', 'load_reference']
+           'WordTokenizer', 'build_tokenizer', 'check_vocabulary', 'tiny_text_encoder', 'make_scheduler', 'quiet_hf',
+           'cast', 'LDM', 'UnconditionalLDMPipeline', 'tiny_ldm_random', 'weights_root', 'save_reference',
+           'verify_reference', 'load_reference']
 
 # %% ../nbs/01_models.ipynb #c186d0cf
 SD14_UNET_CONFIG = dict(
@@ -106,17 +106,21 @@ def make_scheduler(config: dict | None = None, cls=DDIMScheduler):
     return cls.from_config(config or SD_SCHEDULER_CONFIG)
 
 @contextmanager
-def quiet_diffusers():
-    "Silence diffusers' logger inside the block: 0.42 notes every `.to()` of a model, even with nothing to keep in float32."
+def quiet_hf():
+    """Silence diffusers' and transformers' loggers inside the block, for notes that say nothing to an ldpruner user:
+    diffusers 0.42 notes every `.to()` of a model (even with nothing to keep in float32) and logs a failed load before
+    raising (ldpruner turns the exception into its own one-line error); transformers notes that its image processors
+    fall back to PIL without torchvision when a pipeline module is imported."""
     from diffusers.utils import logging as dlog
-    level = dlog.get_verbosity()
-    dlog.set_verbosity_error()
+    from transformers.utils import logging as tlog
+    levels = dlog.get_verbosity(), tlog.get_verbosity()
+    dlog.set_verbosity(dlog.CRITICAL); tlog.set_verbosity(tlog.CRITICAL)    # ldpruner reports what fails, in its own words
     try: yield
-    finally: dlog.set_verbosity(level)
+    finally: dlog.set_verbosity(levels[0]); tlog.set_verbosity(levels[1])
 
 def cast(module, device=None, dtype=None):
     "`module.to(device, dtype)` without diffusers' notice."
-    with quiet_diffusers(): return module.to(device=device, dtype=dtype)
+    with quiet_hf(): return module.to(device=device, dtype=dtype)
 
 @dataclass
 class LDM:
@@ -211,7 +215,7 @@ class LDM:
 
     def pipeline(self):
         "A ready diffusers pipeline around this U-Net: the model's own pipeline class when it came as one; for references `StableDiffusionPipeline` or `UnconditionalLDMPipeline`."
-        from diffusers import StableDiffusionPipeline
+        with quiet_hf(): from diffusers import StableDiffusionPipeline
         if self.pipe is not None:
             pipe = type(self.pipe).from_pipe(self.pipe, unet=self.unet)
             pipe.set_progress_bar_config(disable=True)
