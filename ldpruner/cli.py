@@ -18,7 +18,7 @@ from .scoring import FORMULAS, OperatorScores, distributed_rank_world, plot_impo
 from .finetune import DistillConfig, distill, plot_history, task_latents
 from .metrics import evaluate
 from .baselines import output_loss_scores, random_scores
-from .userdata import encode_folder, evaluate_folder, evaluate_prompts, read_prompts
+from .userdata import check_paths, encode_folder, evaluate_folder, evaluate_prompts, read_prompts
 
 # %% auto #0
 __all__ = ['DEFAULT_MODEL', 'cmd_operators', 'cmd_score', 'cmd_prune', 'bench', 'format_bench', 'cmd_bench', 'write_report',
@@ -190,12 +190,13 @@ def cmd_run(a):
     fig = plot_importance(sc, a.formula, title=f"Operator importance: {ldm.name}")
     with atomic_file(out / "importance.png", "wb") as f: fig.savefig(f, format="png", dpi=120)
     _close(fig)
+    inputs = ldm.unet_inputs(a.batch)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        pruned = prune(ldm.unet, sc, k=a.k, speedup=a.speedup, formula=a.formula, inputs=ldm.unet_inputs(a.batch),
+        pruned = prune(ldm.unet, sc, k=a.k, speedup=a.speedup, formula=a.formula, inputs=inputs,
                        fingerprint=ldm.extras.get("fingerprint"))
     for w in caught: print(f"warning: {w.message}", file=sys.stderr)
-    b = bench(ldm.unet, pruned, batch=a.batch, repeats=a.repeats, inputs=ldm.unet_inputs(a.batch))
+    b = bench(ldm.unet, pruned, batch=a.batch, repeats=a.repeats, inputs=inputs)
     _save_pruned(ldm, pruned, out / "pruned", _base_of(a.model, ldm))
     write_json(out / "bench.json", b)
     write_report(out, ldm, a, sc, pruned, b)
@@ -209,10 +210,11 @@ def cmd_finetune(a):
     ensure_writable_dir(out.parent)
     device = resolve_device(a.device)
     mixed = {"float32": "no", "float16": "fp16", "bfloat16": "bf16"}[str(resolve_dtype(a.dtype))[6:]]
-    ldm = _load(a.model, argparse.Namespace(**{**vars(a), "dtype": "float32"}))    # weights train in float32; --dtype sets autocast
+    f32 = argparse.Namespace(**{**vars(a), "dtype": "float32"})    # weights train in float32; --dtype sets autocast
+    ldm = _load(a.model, f32)
     base = getattr(ldm.unet, "ldpruner_base", None)
     if not base: raise LDPrunerError(f"{a.model}: its plan names no base model to distil from")
-    teacher = _load(base, argparse.Namespace(**{**vars(a), "dtype": "float32"}))
+    teacher = _load(base, f32)
     if a.data.isdigit(): lat, prompts = task_latents(teacher, int(a.data), seed=a.seed + 1)
     else:
         lat, prompts, info = encode_folder(teacher, a.data, a.caption_column)
@@ -235,12 +237,14 @@ def cmd_finetune(a):
 
 def history_csv(history: list) -> str:
     "A distillation history as CSV text (step, loss and its parts), for a spreadsheet or pandas."
-    cols = list(history[0]) if history else ["step", "loss"]
-    return "\n".join([",".join(cols), *(",".join(f"{h[c]:.6g}" if isinstance(h[c], float) else str(h[c]) for c in cols) for h in history)]) + "\n"
+    import csv
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(history[0]) if history else ["step", "loss"], lineterminator="\n")
+    w.writeheader(); w.writerows(history)
+    return buf.getvalue()
 
 def cmd_eval(a):
-    for what, p in (("--fid-weights", a.fid_weights), ("--clip", a.clip), ("--fad-weights", a.fad_weights), ("--data", a.data)):
-        if p is not None and not Path(p).exists(): raise LDPrunerError(f"{what}: no such file or folder: {p}")
+    check_paths({"--fid-weights": a.fid_weights, "--clip": a.clip, "--fad-weights": a.fad_weights, "--data": a.data})
     ldm = _load(a.model, a)
     if a.json: ensure_writable_dir(Path(a.json).parent)
     if a.data is None and a.prompt:

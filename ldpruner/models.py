@@ -156,16 +156,19 @@ class LDM:
         "The U-Net's conditioning for `prompts` (text embeddings; SDXL's and AudioLDM's extra parts for those families)."
         return self._encode(list(prompts))[0]
 
+    def _no_encoder(self) -> LDPrunerError:
+        "The error for prompts given to a model that cannot encode them, saying what to pass instead."
+        if "embeddings" in self.extras:
+            return LDPrunerError(f"{self.name} has no text encoder: it is scored with its embeddings file's conditions, not with prompts")
+        if self.conditional:
+            return LDPrunerError(f"{self.name} is a conditional U-Net without its text encoder: pass --embeddings FILE "
+                                 "(a safetensors file of prompt embeddings) or the whole pipeline folder")
+        return LDPrunerError(f"{self.name} is unconditional: it takes no prompts")
+
     def _encode(self, prompts, uncond: bool = False):
         from ldpruner.families import ENCODERS, encode_prompts
         if self.family in ENCODERS: return encode_prompts(self, prompts)
-        if self.text_encoder is None:
-            if "embeddings" in self.extras:
-                raise LDPrunerError(f"{self.name} has no text encoder: it is scored with its embeddings file's conditions, not with prompts")
-            if self.conditional:
-                raise LDPrunerError(f"{self.name} is a conditional U-Net without its text encoder: pass --embeddings FILE "
-                                    "(a safetensors file of prompt embeddings) or the whole pipeline folder")
-            raise LDPrunerError(f"{self.name} is unconditional: it takes no prompts")
+        if self.text_encoder is None: raise self._no_encoder()
         return self._encode_words(prompts), (self._encode_words([""]) if uncond else None)
 
     @torch.no_grad()
@@ -182,7 +185,7 @@ class LDM:
         if "embeddings" in self.extras:
             if prompts: raise LDPrunerError(f"{self.name} has no text encoder: its conditions are its embeddings file's; drop --prompt")
             return self.extras["embeddings"]
-        if self.text_encoder is None and self.pipe is None: return self._encode([], uncond=True)   # says what to pass instead
+        if self.text_encoder is None and self.pipe is None: raise self._no_encoder()
         prompts = list(prompts or self.prompts)
         if not prompts: raise LDPrunerError(f"{self.name} is text-conditioned: give at least one prompt")
         return self._encode(prompts, uncond=True)

@@ -14,7 +14,7 @@ from diffusers.models.attention import BasicTransformerBlock
 from . import __version__
 from .bench import compare_latency, count_params, latency_profile, predicted_speedup, unet_inputs
 from .core import LDPrunerError, atomic_dir, model_fingerprint, write_json
-from .models import LDM, REFERENCES, cast, make_scheduler, unet_from_config
+from .models import LDM, REFERENCES, cast, unet_from_config
 from .operators import Bypass, Operator, find_operators, get_operator, replacement_for, resolve_nesting, split_name
 from .scoring import OperatorScores
 
@@ -164,9 +164,12 @@ def save_pruned(unet: nn.Module, path, base: str | None = None, extra_files: dic
         (tmp / CONFIG_NAME).write_text(json.dumps(config, indent=1, default=list))
         (tmp / PLAN_NAME).write_text(json.dumps(meta, indent=1))
         save_file({k: v.detach().contiguous() for k, v in unet.state_dict().items()}, str(tmp / WEIGHTS_NAME))
-        for name, content in (extra_files or {}).items():
-            (tmp / name).write_bytes(content if isinstance(content, bytes) else content.encode())
+        _write_files(tmp, extra_files)
     return Path(path)
+
+def _write_files(folder: Path, files: dict | None):
+    for name, content in (files or {}).items():
+        (folder / name).write_bytes(content if isinstance(content, bytes) else content.encode())
 
 def is_pruned_dir(path) -> bool:
     "Whether `path` is a pruned U-Net folder, or a pipeline folder whose U-Net is pruned."
@@ -187,7 +190,8 @@ def load_pruned(path, device="cpu") -> nn.Module:
         raise LDPrunerError(f"{path}: unsupported model class {config.get('_class_name')}")
     unet = unet_from_config(config, device="meta")
     apply_plan(unet, [Operator(**o) for o in meta["operators"]])
-    weights = path / WEIGHTS_NAME if (path / WEIGHTS_NAME).is_file() or not (path / _OLD_WEIGHTS_NAME).is_file() else path / _OLD_WEIGHTS_NAME
+    weights = path / WEIGHTS_NAME
+    if not weights.is_file() and (path / _OLD_WEIGHTS_NAME).is_file(): weights = path / _OLD_WEIGHTS_NAME
     try: state = load_file(str(weights), device=str(device))
     except Exception as e: raise LDPrunerError(f"{weights}: corrupt or unreadable weights ({e})") from None
     try: unet.load_state_dict(state, strict=True, assign=True)
@@ -243,6 +247,5 @@ def save_pruned_model(ldm: LDM, path, base: str | None = None, extra_files: dict
     if base is not None: ldm.unet.ldpruner_base = base
     with atomic_dir(path) as tmp:
         ldm.pipeline().save_pretrained(tmp, safe_serialization=True)
-        for name, content in (extra_files or {}).items():
-            (tmp / name).write_bytes(content if isinstance(content, bytes) else content.encode())
+        _write_files(tmp, extra_files)
     return Path(path)

@@ -15,7 +15,7 @@ from .core import LDPrunerError, atomic_file, model_fingerprint
 # %% auto #0
 __all__ = ['CAPTION_COLUMNS', 'AUDIO_SUFFIXES', 'read_records', 'read_prompts', 'read_imagefolder', 'load_image',
            'read_audiofolder', 'load_clip_mel', 'cache_dir', 'image_size', 'is_audio_model', 'encode_folder',
-           'folder_samples', 'evaluate_folder', 'evaluate_prompts']
+           'folder_samples', 'check_paths', 'evaluate_folder', 'evaluate_prompts']
 
 # %% ../nbs/16_userdata.ipynb #40b987e6
 CAPTION_COLUMNS = ("text", "caption")
@@ -28,12 +28,15 @@ def _column(rows: list, path, column: str | None) -> list[str]:
                             f"(columns: {', '.join(sorted(keys)) or 'none'})")
     return [str(r.get(col) or "").strip() for r in rows]
 
+def _read_text(path: Path) -> str:
+    try: return path.read_text(encoding="utf-8")
+    except FileNotFoundError: raise LDPrunerError(f"no such file: {path}") from None
+    except (OSError, UnicodeDecodeError) as e: raise LDPrunerError(f"{path}: unreadable ({type(e).__name__})") from None
+
 def read_records(path) -> list[dict]:
     "The rows of a `.jsonl` or `.csv` file as dicts, or one `LDPrunerError`."
     path = Path(path)
-    try: text = path.read_text(encoding="utf-8")
-    except FileNotFoundError: raise LDPrunerError(f"no such file: {path}") from None
-    except (OSError, UnicodeDecodeError) as e: raise LDPrunerError(f"{path}: unreadable ({type(e).__name__})") from None
+    text = _read_text(path)
     if path.suffix == ".csv": return list(csv.DictReader(io.StringIO(text)))
     try: return [json.loads(l) for l in text.splitlines() if l.strip()]
     except json.JSONDecodeError as e: raise LDPrunerError(f"{path}: not JSON lines (line {e.lineno if hasattr(e, 'lineno') else '?'})") from None
@@ -42,10 +45,7 @@ def read_prompts(path, column: str | None = None) -> list[str]:
     "Prompts from a `.txt` file (one a line) or a `.jsonl` / `.csv` file with a `text` or `caption` column."
     path = Path(path)
     if path.suffix in (".jsonl", ".csv"): prompts = [p for p in _column(read_records(path), path, column) if p]
-    else:
-        try: prompts = [l.strip() for l in path.read_text(encoding="utf-8").splitlines() if l.strip()]
-        except FileNotFoundError: raise LDPrunerError(f"no such file: {path}") from None
-        except (OSError, UnicodeDecodeError) as e: raise LDPrunerError(f"{path}: unreadable ({type(e).__name__})") from None
+    else: prompts = [l.strip() for l in _read_text(path).splitlines() if l.strip()]
     if not prompts: raise LDPrunerError(f"{path} holds no prompts")
     return prompts
 
@@ -188,14 +188,18 @@ def folder_samples(ldm, path, caption_column: str | None = None, n: int | None =
     return torch.stack([x for x, _ in got]), [c for _, c in got]
 
 # %% ../nbs/16_userdata.ipynb #6e1837a5
+def check_paths(named: dict):
+    "Raise one `LDPrunerError` for the first of {option: path or None} whose path does not exist."
+    for what, p in named.items():
+        if p is not None and not Path(p).exists(): raise LDPrunerError(f"{what}: no such file or folder: {p}")
+
 def evaluate_folder(ldm, path, caption_column: str | None = None, n: int | None = None, steps: int = 20,
                     guidance_scale: float = 3.0, seed: int = 0, fid_weights=None, clip=None, fad_weights=None,
                     fid_extractor=None) -> tuple[dict, list]:
     "({metric (extractor): value, 'samples': N}, notes) for `ldm` on a folder's captions and images (or clips)."
     from ldpruner.metrics import (FeatureView, Uint8Adapter, clip_score, feature_label, frechet_distance, generate_images,
                                   inception_extractor, vggish_extractor)
-    for what, p in (("--fid-weights", fid_weights), ("--clip", clip), ("--fad-weights", fad_weights)):
-        if p is not None and not Path(p).exists(): raise LDPrunerError(f"{what}: no such file or folder: {p}")
+    check_paths({"--fid-weights": fid_weights, "--clip": clip, "--fad-weights": fad_weights})
     real, caps = folder_samples(ldm, path, caption_column, n)
     if ldm.conditional: gen = generate_images(ldm, caps, n=1, steps=steps, guidance_scale=guidance_scale, seed=seed)
     else: gen = generate_images(ldm, n=len(real), steps=steps, seed=seed)
@@ -222,6 +226,6 @@ def evaluate_prompts(ldm, prompts, clip, steps: int = 20, guidance_scale: float 
     from ldpruner.metrics import clip_score, generate_images
     if not ldm.conditional: raise LDPrunerError(f"{ldm.name} is unconditional: it takes no prompts")
     if clip is None: raise LDPrunerError("prompts without --data are judged by CLIP score: pass --clip PATH (a CLIP model folder)")
-    if not Path(clip).exists(): raise LDPrunerError(f"--clip: no such file or folder: {clip}")
+    check_paths({"--clip": clip})
     gen = generate_images(ldm, list(prompts), n=1, steps=steps, guidance_scale=guidance_scale, seed=seed)
     return {f"CLIP score ({Path(clip).name})": clip_score(gen, list(prompts), str(clip)), "samples": len(gen), "steps": steps}, []

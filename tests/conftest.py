@@ -29,12 +29,14 @@ def ldpruner_inproc(*args):
         except SystemExit as e: rc = e.code if isinstance(e.code, int) else 2
     return _Result(rc, out.getvalue(), err.getvalue())
 
-def bad_inproc(args, folder, needle):
-    "A mistake is one line on stderr, exit code 2, no traceback, and nothing written in `folder`."
+def check_bad(run, args, folder, needle):
+    "With runner `run`, a mistake is one line on stderr, exit code 2, no traceback, and nothing written in `folder`."
     before = sorted(p.name for p in folder.iterdir())
-    r = ldpruner_inproc(*args)
+    r = run(*args)
     assert r.returncode == 2, (r.returncode, r.stderr)
     lines = [l for l in r.stderr.splitlines() if l.startswith("ldpruner: error")]
     assert len(lines) == 1 and needle in lines[0], r.stderr
     assert "Traceback" not in r.stderr
     assert sorted(p.name for p in folder.iterdir()) == before, "bad input must not write anything"
+
+def bad_inproc(args, folder, needle): check_bad(ldpruner_inproc, args, folder, needle)

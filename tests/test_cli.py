@@ -1,7 +1,7 @@
 "The `ldpruner` command end to end, in a temporary folder, as a user runs it."
 import json
 from pathlib import Path
-from conftest import FAST, ldpruner
+from conftest import FAST, check_bad, ldpruner
 
 
 def test_run_writes_the_report(tmp_path):
@@ -45,14 +45,7 @@ def test_operators_score_prune(tmp_path):
     assert r.returncode == 0 and len(json.loads(r.stdout)) < len(ops)
 
 
-def _bad(args, tmp_path, needle):
-    before = sorted(p.name for p in tmp_path.iterdir())
-    r = ldpruner(*args)
-    assert r.returncode == 2, (r.returncode, r.stderr)
-    lines = [l for l in r.stderr.splitlines() if l.startswith("ldpruner: error")]
-    assert len(lines) == 1 and needle in lines[0], r.stderr
-    assert "Traceback" not in r.stderr
-    assert sorted(p.name for p in tmp_path.iterdir()) == before, "bad input must not write anything"
+def _bad(args, tmp_path, needle): check_bad(ldpruner, args, tmp_path, needle)
 
 
 def test_bad_input(tmp_path):
