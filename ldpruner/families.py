@@ -196,7 +196,7 @@ def _tiny_audioldm(seed: int):
         class_embeddings_concat=True)
     text = ClapTextModelWithProjection(ClapTextConfig(vocab_size=len(tok), hidden_size=16, intermediate_size=32, num_attention_heads=2,
         num_hidden_layers=2, projection_dim=16, max_position_embeddings=tok.model_max_length + 4, pad_token_id=1, bos_token_id=0, eos_token_id=2)).eval()
-    voc = SpeechT5HifiGan(SpeechT5HifiGanConfig(model_in_dim=16, sampling_rate=16000, upsample_initial_channel=16, upsample_rates=[2, 2],
+    voc = SpeechT5HifiGan(SpeechT5HifiGanConfig(model_in_dim=8, sampling_rate=16000, upsample_initial_channel=16, upsample_rates=[2, 2],
         upsample_kernel_sizes=[4, 4], resblock_kernel_sizes=[3], resblock_dilation_sizes=[[1, 3]], normalize_before=False)).eval()
     return AudioLDMPipeline(vae=_vae(in_ch=1, seed=seed), text_encoder=text, tokenizer=tok, unet=unet.eval(), scheduler=_sched(), vocoder=voc)
 

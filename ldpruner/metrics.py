@@ -18,7 +18,7 @@ from .data import ATTRIBUTES
 __all__ = ['VGGISH_SR', 'VGGISH_BANDS', 'VGGISH_FRAMES', 'DomainNet', 'FeatureView', 'LogitView', 'train_domain_net', 'accuracy',
            'feature_label', 'frechet_distance', 'inception_score', 'inception_extractor', 'to_uint8_rgb',
            'Uint8Adapter', 'ClipFeatures', 'clip_loader', 'clip_score', 'VGGish', 'vggish_examples', 'VGGishOnMels',
-           'vggish_extractor', 'generate_images', 'alignment', 'evaluate']
+           'vocoder_audio', 'vggish_extractor', 'generate_images', 'alignment', 'evaluate']
 
 # %% ../nbs/09_metrics.ipynb #72af9fe3
 class DomainNet(nn.Module):
@@ -177,6 +177,7 @@ def vggish_examples(y: np.ndarray, sr: int) -> torch.Tensor:
     import librosa
     y = np.asarray(y, dtype=np.float32)
     if sr != VGGISH_SR: y = librosa.resample(y, orig_sr=sr, target_sr=VGGISH_SR)
+    y = np.pad(y, (0, max(0, 512 - len(y))))                                  # a clip shorter than one STFT window: silence after it
     spec = np.abs(librosa.stft(y, n_fft=512, hop_length=160, win_length=400, window="hann", center=False))
     bank = librosa.filters.mel(sr=VGGISH_SR, n_fft=512, n_mels=VGGISH_BANDS, fmin=125, fmax=7500, htk=True, norm=None)
     logmel = np.log(bank @ spec + 0.01).T                                     # [frames, 64]
@@ -185,18 +186,24 @@ def vggish_examples(y: np.ndarray, sr: int) -> torch.Tensor:
     return torch.from_numpy(logmel[:k * VGGISH_FRAMES].reshape(k, 1, VGGISH_FRAMES, VGGISH_BANDS).astype(np.float32))
 
 class VGGishOnMels(nn.Module):
-    "FAD features for ldpruner's mel images `[B, 1, N_MELS, FRAMES]`: Griffin-Lim to audio, then VGGish, one embedding per clip."
+    "FAD features for mel images: each back to audio (`to_audio`: Griffin-Lim of ldpruner's mels by default), then VGGish, one embedding per clip."
     name = "VGGish"
-    def __init__(self, vggish: VGGish, sr: int | None = None):
+    def __init__(self, vggish: VGGish, sr: int | None = None, to_audio=None):
         super().__init__(); self.vggish, self.num_features = vggish, vggish.num_features
-        from ldpruner.data import SR
-        self.sr = sr or SR
+        from ldpruner.data import SR, mel_to_audio
+        self.sr, self.to_audio = sr or SR, to_audio or mel_to_audio
     def forward(self, mels):
-        from ldpruner.data import mel_to_audio
-        return torch.stack([self.vggish(vggish_examples(mel_to_audio(m[0].float().cpu().numpy()), self.sr)).mean(0) for m in mels])
+        return torch.stack([self.vggish(vggish_examples(self.to_audio(m[0].float().cpu().numpy()), self.sr)).mean(0) for m in mels])
 
-def vggish_extractor(weights_path) -> VGGishOnMels:
-    "VGGish from a safetensors or `.pth` state dict, ready for `frechet_distance` on mel images (FAD)."
+def vocoder_audio(vocoder):
+    "AudioLDM's own way from its log-mel `[frames, n_mels]` to a waveform: its HiFi-GAN vocoder, as the pipeline uses it."
+    p = next(vocoder.parameters())
+    @torch.no_grad()
+    def to_audio(mel): return vocoder(torch.as_tensor(mel)[None].to(p.device, p.dtype)).reshape(-1).float().cpu().numpy()
+    return to_audio
+
+def vggish_extractor(weights_path, ldm=None) -> VGGishOnMels:
+    "VGGish from a safetensors or `.pth` state dict, ready for `frechet_distance` on `ldm`'s mel images (FAD); AudioLDM's through its vocoder."
     p = Path(weights_path)
     if not p.is_file(): raise LDPrunerError(f"VGGish weights not found: {p}")
     try:
@@ -207,6 +214,8 @@ def vggish_extractor(weights_path) -> VGGishOnMels:
         net = VGGish(); net.load_state_dict(state)
     except Exception as e:
         raise LDPrunerError(f"{p} is not a VGGish state dict ({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
+    if ldm is not None and ldm.family == "audioldm":
+        return VGGishOnMels(net.eval(), sr=ldm.pipe.vocoder.config.sampling_rate, to_audio=vocoder_audio(ldm.pipe.vocoder))
     return VGGishOnMels(net.eval())
 
 # %% ../nbs/09_metrics.ipynb #290b32b8

@@ -210,11 +210,11 @@ class LDM:
 
     @torch.no_grad()
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
-        "Images (or spectrograms) in [-1, 1] from latents `[B, C, h, w]`, through the VAE."
+        "Images (or spectrograms) in [-1, 1] from latents `[B, C, h, w]`, through the VAE; AudioLDM's log-mels as they come (they are not in [-1, 1])."
         if self.vae is None: raise LDPrunerError(f"{self.name} has no VAE to decode with")
         p = next(self.vae.parameters())
-        x = (latents / self.extras.get("scaling_factor", 1.0)).to(p.device, p.dtype)
-        return self.vae.decode(x).sample.clamp(-1, 1).float().cpu()
+        x = self.vae.decode((latents / self.extras.get("scaling_factor", 1.0)).to(p.device, p.dtype)).sample
+        return (x if self.family == "audioldm" else x.clamp(-1, 1)).float().cpu()
 
     def pipeline(self):
         "A ready diffusers pipeline around this U-Net: the model's own pipeline class when it came as one; for references `StableDiffusionPipeline` or `UnconditionalLDMPipeline`."

@@ -4,7 +4,7 @@
 
 # %% ../nbs/16_userdata.ipynb #39a4abcd
 from __future__ import annotations
-import csv, hashlib, io, json, os
+import csv, hashlib, io, json, math, os
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +14,8 @@ from .core import LDPrunerError, atomic_file, model_fingerprint
 
 # %% auto #0
 __all__ = ['CAPTION_COLUMNS', 'AUDIO_SUFFIXES', 'read_records', 'read_prompts', 'read_imagefolder', 'load_image',
-           'read_audiofolder', 'load_clip_mel', 'cache_dir', 'image_size', 'is_audio_model', 'encode_folder',
-           'folder_samples', 'check_paths', 'evaluate_folder', 'evaluate_prompts']
+           'read_audiofolder', 'load_clip_mel', 'audioldm_settings', 'audioldm_mel', 'cache_dir', 'image_size',
+           'is_audio_model', 'encode_folder', 'folder_samples', 'check_paths', 'evaluate_folder', 'evaluate_prompts']
 
 # %% ../nbs/16_userdata.ipynb #40b987e6
 CAPTION_COLUMNS = ("text", "caption")
@@ -96,16 +96,40 @@ def read_audiofolder(path, caption_column: str | None = None) -> list[tuple[Path
     if not files: raise LDPrunerError(f"{path}: {'empty folder' if not any(path.iterdir()) else 'no audio files'} ({', '.join(AUDIO_SUFFIXES)})")
     return [(f, "") for f in files]
 
+def _read_mono(path, sr: int) -> np.ndarray | None:
+    "A clip as mono float32 at `sr`, or None if it cannot be decoded."
+    import librosa, soundfile
+    try: y, got = soundfile.read(str(path), dtype="float32", always_2d=True)
+    except Exception: return None
+    return librosa.resample(y.mean(1), orig_sr=got, target_sr=sr) if got != sr else y.mean(1)
+
+def _fit(y: np.ndarray, n: int) -> np.ndarray:
+    "`y` cut or zero-padded to `n` samples."
+    return np.pad(y[:n], (0, max(0, n - len(y))))
+
 def load_clip_mel(path) -> torch.Tensor | None:
     "The reference audio model's log-mel image `[1, N_MELS, FRAMES]` of a clip, or None if it cannot be decoded."
-    import librosa, soundfile
     from ldpruner.data import FRAMES, HOP, SR, audio_to_mel
-    try: y, sr = soundfile.read(str(path), dtype="float32", always_2d=True)
-    except Exception: return None
-    y = librosa.resample(y.mean(1), orig_sr=sr, target_sr=SR) if sr != SR else y.mean(1)
-    n = FRAMES * HOP
-    y = np.pad(y[:n], (0, max(0, n - len(y))))
-    return torch.from_numpy(audio_to_mel(y))[None]
+    y = _read_mono(path, SR)
+    return None if y is None else torch.from_numpy(audio_to_mel(_fit(y, FRAMES * HOP)))[None]
+
+def audioldm_settings(ldm) -> dict:
+    "AudioLDM's mel front end as its pipeline implies: sampling rate and hop from the vocoder, mel bands and frames from the VAE and U-Net."
+    voc, f = ldm.pipe.vocoder.config, 2 ** (len(ldm.vae.config.block_out_channels) - 1)
+    _, h, w = ldm.latent_shape
+    hop = int(np.prod(voc.upsample_rates))
+    n_fft = 1 << round(math.log2(6.4 * hop))     # AudioLDM's window for its hop (1024 at 160), scaled for other vocoders
+    return dict(sr=voc.sampling_rate, hop=hop, n_fft=n_fft, n_mels=w * f, frames=h * f)
+
+def audioldm_mel(path, settings: dict) -> torch.Tensor | None:
+    "AudioLDM's log-mel image `[1, frames, n_mels]` of a clip (the VAE's input), or None if it cannot be decoded."
+    import librosa
+    sr, hop, n_fft = settings["sr"], settings["hop"], settings["n_fft"]
+    y = _read_mono(path, sr)
+    if y is None: return None
+    mag = np.abs(librosa.stft(_fit(y, settings["frames"] * hop), n_fft=n_fft, hop_length=hop, win_length=n_fft, window="hann"))
+    mel = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=settings["n_mels"], fmin=0.0, fmax=sr / 2) @ mag
+    return torch.from_numpy(np.log(np.maximum(mel, 1e-5))[:, :settings["frames"]].T.astype(np.float32))[None]
 
 # %% ../nbs/16_userdata.ipynb #2ecdadc5
 def cache_dir() -> Path:
@@ -126,8 +150,9 @@ def is_audio_model(ldm) -> bool:
 def _reader(ldm):
     "(folder reader, item loader) for `ldm`'s kind of data."
     if ldm.family == "audioldm":
-        raise LDPrunerError("audio folders are read with the reference audio model's mel front end; AudioLDM's own is not implemented")
-    if is_audio_model(ldm): return read_audiofolder, lambda f: load_clip_mel(f)
+        settings = audioldm_settings(ldm)
+        return read_audiofolder, lambda f: audioldm_mel(f, settings)
+    if is_audio_model(ldm): return read_audiofolder, load_clip_mel
     size = image_size(ldm)
     return read_imagefolder, lambda f: load_image(f, size)
 
@@ -147,7 +172,7 @@ def encode_folder(ldm, path, caption_column: str | None = None, batch: int = 16,
     read, load = _reader(ldm)
     items = read(path, caption_column)
     if ldm.conditional and ldm.tokenizer is not None and ldm.pipe is None: check_vocabulary(ldm.tokenizer, [c for _, c in items])
-    size = "audio-mel" if is_audio_model(ldm) else image_size(ldm)
+    size = json.dumps(audioldm_settings(ldm)) if ldm.family == "audioldm" else "audio-mel" if is_audio_model(ldm) else image_size(ldm)
     key = _data_key(items, size, ldm.vae)
     file = cache_dir() / f"latents-{key}.safetensors"
     if file.is_file():
@@ -207,7 +232,7 @@ def evaluate_folder(ldm, path, caption_column: str | None = None, n: int | None 
     name = "FAD" if audio else "FID"
     extractors = []
     if ldm.extras.get("domain_net") is not None: extractors.append(FeatureView(ldm.extras["domain_net"]))
-    if audio and fad_weights is not None: extractors.append(vggish_extractor(fad_weights))
+    if audio and fad_weights is not None: extractors.append(vggish_extractor(fad_weights, ldm))
     if not audio and (fid_extractor is not None or fid_weights is not None):
         extractors.append(fid_extractor or Uint8Adapter(inception_extractor(str(fid_weights))))
     if len(real) < 2: notes.append(f"{name} skipped: it needs at least 2 samples")
