@@ -4,13 +4,14 @@
 
 # %% ../nbs/07_cli.ipynb #e7bb9369
 from __future__ import annotations
-import argparse, io, json, os, shutil, sys, time, warnings
+import argparse, io, json, math, os, shutil, sys, time, traceback, warnings
 from dataclasses import asdict
 from pathlib import Path
 
 import torch
 from .bench import compare_latency, count_params, device_name, latency_profile, predicted_speedup, unet_inputs
-from .core import LDPrunerError, atomic_file, ensure_writable_dir, model_fingerprint, resolve_device, resolve_dtype, write_json
+from .core import (LDPrunerError, MARKER, atomic_dir, atomic_file, check_output, ensure_writable_dir, is_ldpruner_dir,
+                           model_fingerprint, resolve_device, resolve_dtype, write_json)
 from .models import REFERENCES, cast
 from .operators import find_operators, inventory, operator_counts, OPERATOR_TYPES
 from .pruning import is_pruned_dir, load_model, prune, save_pruned, save_pruned_model
@@ -21,8 +22,9 @@ from .baselines import output_loss_scores, random_scores
 from .userdata import check_paths, encode_folder, evaluate_folder, evaluate_prompts, read_prompts
 
 # %% auto #0
-__all__ = ['DEFAULT_MODEL', 'cmd_operators', 'cmd_score', 'cmd_prune', 'bench', 'format_bench', 'cmd_bench', 'write_report',
-           'cmd_run', 'cmd_finetune', 'history_csv', 'cmd_eval', 'build_parser', 'main']
+__all__ = ['DEFAULT_MODEL', 'ISSUES_URL', 'COUNT', 'SEED', 'WEIGHT', 'POSITIVE', 'cmd_operators', 'cmd_score', 'cmd_prune',
+           'bench', 'format_bench', 'cmd_bench', 'write_report', 'cmd_run', 'cmd_finetune', 'history_csv', 'cmd_eval',
+           'build_parser', 'main']
 
 # %% ../nbs/07_cli.ipynb #40ef7c1e
 DEFAULT_MODEL = "tiny-t2i"
@@ -37,10 +39,17 @@ def _load(spec, a):
     device, dtype = resolve_device(getattr(a, "device", "cpu")), resolve_dtype(getattr(a, "dtype", "float32"))
     ldm = load_model(spec, allow_pickle=getattr(a, "allow_pickle", False), embeddings=getattr(a, "embeddings", None))
     ldm.extras["fingerprint"], ldm.extras["stored_dtype"] = model_fingerprint(ldm.unet), ldm.unet.dtype
+    _check_steps(ldm, a)
     ldm.to(device, dtype)
     print(f"model: {ldm.name}" + (f" ({ldm.description})" if ldm.description else "") + f"; on {device.type} in {str(dtype)[6:]}",
           file=sys.stderr)
     return ldm
+
+def _check_steps(ldm, a):
+    "Denoising steps within what the model's scheduler was trained with (finetune's --steps count updates, not these)."
+    t = getattr(getattr(ldm, "scheduler", None), "config", {}).get("num_train_timesteps")
+    if a.command != "finetune" and getattr(a, "steps", None) and t and a.steps > t:
+        raise LDPrunerError(f"--steps {a.steps}: {ldm.name}'s scheduler was trained with {t} timesteps; use at most {t}")
 
 def _stored(unet, ldm):
     "A pruned U-Net back in the dtype and on the CPU its base was stored in, for saving."
@@ -96,8 +105,9 @@ def _baseline_scores(ldm, a, path):
     return sc
 
 def cmd_score(a):
+    check_output(a.output, "file", a.overwrite)
     ldm = _load(a.model, a)
-    ensure_writable_dir(Path(a.output).parent)
+    if a.overwrite: Path(a.output).unlink(missing_ok=True)     # asked for: start afresh instead of resuming
     sc = _score(ldm, a, a.output) if a.criterion == "ld-pruner" else _baseline_scores(ldm, a, a.output)
     if distributed_rank_world()[0] != 0: return
     rank = sc.ranking(a.formula)
@@ -109,14 +119,27 @@ def _prune_from_args(ldm, a):
     if a.operators:
         if a.k is not None or a.speedup is not None: raise LDPrunerError("--operators takes no --k or --speedup")
         return prune(ldm.unet, a.operators)
-    if a.scores is None: raise LDPrunerError("give --scores FILE with --k or --speedup, or --operators NAME ...")
-    if (a.k is None) == (a.speedup is None): raise LDPrunerError("give exactly one of --k or --speedup")
-    return prune(ldm.unet, OperatorScores.load(a.scores), k=a.k, speedup=a.speedup, formula=a.formula,
+    return prune(ldm.unet, a.scores_loaded, k=a.k, speedup=a.speedup, formula=a.formula,
                  inputs=ldm.unet_inputs(getattr(a, "batch", 2)), fingerprint=ldm.extras.get("fingerprint"))
 
+def _check_prune_args(a):
+    "Everything `prune` can check before loading a model: the choice of plan, and a scores file complete and well-formed."
+    if a.operators:
+        if a.k is not None or a.speedup is not None or a.scores is not None: raise LDPrunerError("--operators takes no --scores, --k or --speedup")
+        return
+    if a.scores is None: raise LDPrunerError("give --scores FILE with --k or --speedup, or --operators NAME ...")
+    if (a.k is None) == (a.speedup is None): raise LDPrunerError("give exactly one of --k or --speedup")
+    a.scores_loaded = sc = OperatorScores.load(a.scores)
+    if not sc.complete:
+        raise LDPrunerError(f"{a.scores} is incomplete ({len(sc.operators)} of {len(sc.plan)} operators scored): run the same "
+                            "`ldpruner score` command again to resume it")
+    if a.k is not None and a.k > len(sc.operators):
+        raise LDPrunerError(f"--k {a.k} is larger than the number of candidate operators in {a.scores} ({len(sc.operators)})")
+
 def cmd_prune(a):
+    check_output(a.output, "dir", a.overwrite)
+    _check_prune_args(a)
     ldm = _load(a.model, a)
-    ensure_writable_dir(Path(a.output).parent)
     pruned = _prune_from_args(ldm, a)
     _save_pruned(ldm, pruned, a.output, _base_of(a.model, ldm))
     r = pruned.ldpruner_report
@@ -151,11 +174,12 @@ def format_bench(b: dict) -> str:
 
 def cmd_bench(a):
     if a.base is None and not is_pruned_dir(a.model): raise LDPrunerError("bench needs a pruned model, or --base to compare against")
+    if a.json: check_output(a.json, "file", a.overwrite, "--json")
     ldm = _load(a.model, a)
     base = _load(a.base or ldm.unet.ldpruner_base, a)
     b = bench(base.unet, ldm.unet, batch=a.batch, repeats=a.repeats, inputs=base.unet_inputs(a.batch))
     print(format_bench(b))
-    if a.json: write_json(a.json, b)
+    if a.json: write_json(a.json, {"format": "ldpruner-bench/1", **b})
 
 # %% ../nbs/07_cli.ipynb #f8b54dc2
 def write_report(out: Path, ldm, a, sc, pruned, b) -> str:
@@ -179,11 +203,19 @@ def write_report(out: Path, ldm, a, sc, pruned, b) -> str:
     with atomic_file(out / "report.md") as f: f.write(text)
     return text
 
+def _run_folder(path, overwrite: bool) -> Path:
+    "The run's folder (already checked): the same one again, its scores resuming; or a new, marked one, also with --overwrite."
+    path = Path(path)
+    if path.exists() and not overwrite: return path
+    with atomic_dir(path): pass
+    return path
+
 def cmd_run(a):
-    ldm = _load(a.model, a)
-    out = ensure_writable_dir(a.output)
-    if a.k is None and a.speedup is None: a.speedup = 1.5
     if a.k is not None and a.speedup is not None: raise LDPrunerError("give one of --k or --speedup")
+    if a.k is None and a.speedup is None: a.speedup = 1.5
+    check_output(a.output, "dir", a.overwrite)
+    ldm = _load(a.model, a)
+    out = _run_folder(a.output, a.overwrite)
     t0 = time.time()
     sc = _score(ldm, a, out / "scores.json")
     if distributed_rank_world()[0] != 0: return     # under torchrun the other ranks only help with scoring
@@ -191,14 +223,12 @@ def cmd_run(a):
     with atomic_file(out / "importance.png", "wb") as f: fig.savefig(f, format="png", dpi=120)
     _close(fig)
     inputs = ldm.unet_inputs(a.batch)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        pruned = prune(ldm.unet, sc, k=a.k, speedup=a.speedup, formula=a.formula, inputs=inputs,
-                       fingerprint=ldm.extras.get("fingerprint"))
-    for w in caught: print(f"warning: {w.message}", file=sys.stderr)
+    if a.k is not None and a.k > len(sc.operators):
+        raise LDPrunerError(f"--k {a.k} is larger than the number of candidate operators ({len(sc.operators)}); the scores are kept for a rerun")
+    pruned = prune(ldm.unet, sc, k=a.k, speedup=a.speedup, formula=a.formula, inputs=inputs, fingerprint=ldm.extras.get("fingerprint"))
     b = bench(ldm.unet, pruned, batch=a.batch, repeats=a.repeats, inputs=inputs)
     _save_pruned(ldm, pruned, out / "pruned", _base_of(a.model, ldm))
-    write_json(out / "bench.json", b)
+    write_json(out / "bench.json", {"format": "ldpruner-bench/1", **b})
     write_report(out, ldm, a, sc, pruned, b)
     print(format_bench(b))
     print(f"report written to {out / 'report.md'} ({time.time() - t0:.0f} s)")
@@ -206,8 +236,10 @@ def cmd_run(a):
 # %% ../nbs/07_cli.ipynb #0d2212c5
 def cmd_finetune(a):
     if not is_pruned_dir(a.model): raise LDPrunerError(f"finetune takes a pruned-model folder (from `ldpruner prune` or `run`), not '{a.model}'")
-    out = Path(a.output)
-    ensure_writable_dir(out.parent)
+    out = check_output(a.output, "dir", a.overwrite)
+    if a.data.isdigit() and int(a.data) < 1: raise LDPrunerError(f"--data {a.data}: give at least 1 sample, or a data folder")
+    if a.grad_accum > a.batch: raise LDPrunerError(f"--grad-accum {a.grad_accum} is larger than --batch {a.batch}: each piece needs a sample")
+    if not a.data.isdigit(): check_paths({"--data": a.data})
     device = resolve_device(a.device)
     mixed = {"float32": "no", "float16": "fp16", "bfloat16": "bf16"}[str(resolve_dtype(a.dtype))[6:]]
     f32 = argparse.Namespace(**{**vars(a), "dtype": "float32"})    # weights train in float32; --dtype sets autocast
@@ -245,8 +277,8 @@ def history_csv(history: list) -> str:
 
 def cmd_eval(a):
     check_paths({"--fid-weights": a.fid_weights, "--clip": a.clip, "--fad-weights": a.fad_weights, "--data": a.data})
+    if a.json: check_output(a.json, "file", a.overwrite, "--json")
     ldm = _load(a.model, a)
-    if a.json: ensure_writable_dir(Path(a.json).parent)
     if a.data is None and a.prompt:
         r, notes = evaluate_prompts(ldm, a.prompt, a.clip, steps=a.steps, guidance_scale=a.guidance, seed=a.seed)
     elif a.data is None: r, notes = evaluate(ldm, n=a.n or 72, steps=a.steps, guidance_scale=a.guidance, seed=a.seed), []
@@ -255,13 +287,37 @@ def cmd_eval(a):
     for note in notes: print(f"note: {note}", file=sys.stderr)
     width = max(len(k) for k in r)
     for k, v in r.items(): print(f"{k:{width}s}  {v:.4g}" if isinstance(v, float) else f"{k:{width}s}  {v}")
-    if a.json: write_json(a.json, dict(model=ldm.name, data=a.data, **r, notes=notes))
+    if a.json: write_json(a.json, dict(format="ldpruner-eval/1", model=ldm.name, data=a.data, **r, notes=notes))
 
 # %% ../nbs/07_cli.ipynb #7f3ee375
+ISSUES_URL = "https://github.com/ldpruner/ldpruner/issues"
+
+class _Parser(argparse.ArgumentParser):
+    "argparse, with a mistake reported as ldpruner reports every mistake: one line on stderr, exit code 2."
+    def error(self, message):
+        print(f"ldpruner: error: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+def _number(kind, low: float, above: bool = False):
+    "An argparse type: a finite `kind` (int or float) at least `low` (or above it)."
+    def parse(text):
+        try: v = kind(text)
+        except ValueError: raise argparse.ArgumentTypeError(f"'{text}' is not {'a whole number' if kind is int else 'a number'}") from None
+        if not math.isfinite(v) or v < low or (above and v == low):
+            raise argparse.ArgumentTypeError(f"{text} is out of range: it must be {'above' if above else 'at least'} {low:g}")
+        return v
+    return parse
+
+COUNT, SEED, WEIGHT, POSITIVE = _number(int, 1), _number(int, 0), _number(float, 0), _number(float, 0, above=True)
+
 def _device_args(p):
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N or mps")
     p.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"], help="the model's dtype (statistics stay float64)")
     p.add_argument("--allow-pickle", action="store_true", help="also load .bin (pickle) weights; only for files you trust")
+    p.add_argument("--debug", action="store_true", help="on an internal error, show the traceback")
+
+def _overwrite(p):
+    p.add_argument("--overwrite", action="store_true", help="replace an output path that ldpruner did not make (a file never becomes a folder)")
 
 def _common(p, model=True):
     if model: p.add_argument("model", nargs="?", default=DEFAULT_MODEL, help=f"reference name ({', '.join(REFERENCES)}), folder or hub id")
@@ -269,49 +325,49 @@ def _common(p, model=True):
     p.add_argument("--embeddings", help="safetensors file of prompt embeddings (and SDXL/AudioLDM extras) for a bare conditional U-Net folder")
 
 def _scoring_args(p):
-    p.add_argument("--n", type=int, default=4, help="latents per condition")
-    p.add_argument("--steps", type=int, default=10, help="denoising steps")
-    p.add_argument("--guidance", type=float, default=3.0, help="classifier-free guidance scale")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n", type=COUNT, default=4, help="latents per condition")
+    p.add_argument("--steps", type=COUNT, default=10, help="denoising steps")
+    p.add_argument("--guidance", type=WEIGHT, default=3.0, help="classifier-free guidance scale")
+    p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--prompt", action="append", help="a condition (repeatable; default: the model's own prompts)")
     p.add_argument("--prompts", help="a file of prompts: .txt (one a line), or .jsonl / .csv with a text or caption column")
     p.add_argument("--types", nargs="+", help=f"operator types to score ({', '.join(OPERATOR_TYPES)}, or 'all')")
     p.add_argument("--formula", default="sum", choices=list(FORMULAS))
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="ldpruner", description="LD-Pruner: task-agnostic operator pruning of latent diffusion U-Nets")
+    ap = _Parser(prog="ldpruner", description="LD-Pruner: task-agnostic operator pruning of latent diffusion U-Nets")
     sub = ap.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("run", help="score, prune, benchmark and report on one model"); _common(p); _scoring_args(p)
+    p = sub.add_parser("run", help="score, prune, benchmark and report on one model"); _common(p); _scoring_args(p); _overwrite(p)
     p.add_argument("-o", "--output", default="ldpruner-run", help="report folder")
-    p.add_argument("--k", type=int, help="prune this many operators"); p.add_argument("--speedup", type=float, help="target measured speedup (default 1.5)")
-    p.add_argument("--batch", type=int, default=2); p.add_argument("--repeats", type=int, default=30)
+    p.add_argument("--k", type=COUNT, help="prune this many operators"); p.add_argument("--speedup", type=_number(float, 1, above=True), help="target measured speedup (default 1.5)")
+    p.add_argument("--batch", type=COUNT, default=2); p.add_argument("--repeats", type=COUNT, default=30)
     p = sub.add_parser("operators", help="list the operators of a model"); _common(p)
     p.add_argument("--types", nargs="+"); p.add_argument("--json", action="store_true")
-    p = sub.add_parser("score", help="score every operator (resumable)"); _common(p); _scoring_args(p)
-    p.add_argument("-o", "--output", default="scores.json"); p.add_argument("--top", type=int, default=5)
+    p = sub.add_parser("score", help="score every operator (resumable)"); _common(p); _scoring_args(p); _overwrite(p)
+    p.add_argument("-o", "--output", default="scores.json"); p.add_argument("--top", type=COUNT, default=5)
     p.add_argument("--criterion", default="ld-pruner", choices=["ld-pruner", "output-loss", "random"],
                    help="LD-Pruner's latent statistics, LAPTOP-Diff's one-shot output loss, or seeded random scores")
-    p.add_argument("--calibration", type=int, default=64, help="task samples for --criterion output-loss")
-    p = sub.add_parser("prune", help="prune a model by scores or by operator names"); _common(p)
-    p.add_argument("--scores"); p.add_argument("--k", type=int); p.add_argument("--speedup", type=float)
+    p.add_argument("--calibration", type=COUNT, default=64, help="task samples for --criterion output-loss")
+    p = sub.add_parser("prune", help="prune a model by scores or by operator names"); _common(p); _overwrite(p)
+    p.add_argument("--scores"); p.add_argument("--k", type=COUNT); p.add_argument("--speedup", type=_number(float, 1, above=True))
     p.add_argument("--operators", nargs="+"); p.add_argument("--formula", default="sum", choices=list(FORMULAS))
     p.add_argument("-o", "--output", required=True, help="folder for the pruned model")
-    p = sub.add_parser("bench", help="measure a pruned model against its base"); _common(p)
-    p.add_argument("--base"); p.add_argument("--batch", type=int, default=2); p.add_argument("--repeats", type=int, default=30)
+    p = sub.add_parser("bench", help="measure a pruned model against its base"); _common(p); _overwrite(p)
+    p.add_argument("--base"); p.add_argument("--batch", type=COUNT, default=2); p.add_argument("--repeats", type=COUNT, default=30)
     p.add_argument("--json", help="also write the numbers to this JSON file")
     p = sub.add_parser("finetune", help="distil a pruned model from its base (resumable)")
-    p.add_argument("model", help="a pruned-model folder"); _device_args(p)
+    p.add_argument("model", help="a pruned-model folder"); _device_args(p); _overwrite(p)
     p.add_argument("-o", "--output", required=True, help="folder for the finetuned model")
-    p.add_argument("--steps", type=int, default=300); p.add_argument("--batch", type=int, default=32)
-    p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--steps", type=COUNT, default=300); p.add_argument("--batch", type=COUNT, default=32)
+    p.add_argument("--lr", type=POSITIVE, default=2e-4)
     p.add_argument("--data", default="2000", help="an imagefolder (images + metadata.jsonl), an audio folder, or a number of samples of a reference task")
     p.add_argument("--caption-column", help="the caption column of the folder's metadata.jsonl (default: text, or caption)")
-    p.add_argument("--task-weight", type=float, default=1.0); p.add_argument("--out-kd", type=float, default=1.0)
-    p.add_argument("--feat-kd", type=float, default=1.0); p.add_argument("--normalize", action="store_true", help="normalised feature KD (LAPTOP-Diff)")
-    p.add_argument("--seed", type=int, default=0); p.add_argument("--save-every", type=int, default=50)
-    p.add_argument("--grad-accum", type=int, default=1, help="run each batch in this many pieces (same update, less memory)")
-    p = sub.add_parser("eval", help="quality on an imagefolder (FID, CLIP score) or, for a reference-task model, on domain features"); _common(p)
-    p.add_argument("--n", type=int, help="samples (default: 72; with --data, one per caption)"); p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--task-weight", type=WEIGHT, default=1.0); p.add_argument("--out-kd", type=WEIGHT, default=1.0)
+    p.add_argument("--feat-kd", type=WEIGHT, default=1.0); p.add_argument("--normalize", action="store_true", help="normalised feature KD (LAPTOP-Diff)")
+    p.add_argument("--seed", type=SEED, default=0); p.add_argument("--save-every", type=COUNT, default=50)
+    p.add_argument("--grad-accum", type=COUNT, default=1, help="run each batch in this many pieces (same update, less memory)")
+    p = sub.add_parser("eval", help="quality on an imagefolder (FID, CLIP score) or, for a reference-task model, on domain features"); _common(p); _overwrite(p)
+    p.add_argument("--n", type=COUNT, help="samples (default: 72; with --data, one per caption)"); p.add_argument("--steps", type=COUNT, default=20)
     p.add_argument("--data", help="an imagefolder (images + metadata.jsonl) or an audio folder: generate from its captions, compare with its samples")
     p.add_argument("--caption-column", help="the caption column of --data's metadata.jsonl")
     p.add_argument("--fid-weights", help="Inception weights for FID (as torch-fidelity and torchmetrics use)")
@@ -319,12 +375,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fad-weights", help="VGGish weights (safetensors or .pth state dict) for FAD on an audio folder")
     p.add_argument("--prompt", action="append", help="without --data: a prompt to generate from and CLIP-score (repeatable)")
     p.add_argument("--prompts", help="without --data: a file of prompts (.txt, .jsonl, .csv) to generate from and CLIP-score")
-    p.add_argument("--guidance", type=float, default=3.0); p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--guidance", type=WEIGHT, default=3.0); p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--json", help="also write the numbers to this JSON file")
     return ap
 
 def _fix_types(a):
     if getattr(a, "types", None) == ["all"]: a.types = "all"
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None):
+    print(f"ldpruner: warning: {str(message).splitlines()[0]}", file=sys.stderr)
+
+def _expected(e: BaseException) -> str | None:
+    "The one line for a failure a user can meet and fix (their input, their disk, their memory); None for a bug."
+    if isinstance(e, LDPrunerError): return str(e)
+    if isinstance(e, OSError) and e.errno is not None: return f"{e.strerror}{f': {e.filename}' if e.filename else ''}"
+    if isinstance(e, (MemoryError, torch.OutOfMemoryError)): return "out of memory: try a smaller --batch or --n, or --dtype bfloat16"
+    return None
+
+def _bug_line(e: BaseException) -> str:
+    where = traceback.extract_tb(e.__traceback__)[-1]
+    return (f"ldpruner: internal error (a bug): {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''} "
+            f"at {Path(where.filename).name}:{where.lineno}; please report it at {ISSUES_URL} with the output of --debug")
 
 def main(argv=None) -> int:
     "Entry point of the `ldpruner` console script."
@@ -332,9 +403,15 @@ def main(argv=None) -> int:
     _fix_types(a)
     cmd = {"run": cmd_run, "operators": cmd_operators, "score": cmd_score, "prune": cmd_prune, "bench": cmd_bench,
            "finetune": cmd_finetune, "eval": cmd_eval}[a.command]
-    try: cmd(a)
-    except LDPrunerError as e:
-        print(f"ldpruner: error: {e}", file=sys.stderr); return 2
-    except KeyboardInterrupt:
-        print("ldpruner: interrupted; scoring and finetuning resume where they stopped if you run the same command again", file=sys.stderr); return 130
+    with warnings.catch_warnings():
+        warnings.showwarning = _one_line_warning
+        try: cmd(a)
+        except KeyboardInterrupt:
+            print("ldpruner: interrupted; scoring and finetuning resume where they stopped if you run the same command again", file=sys.stderr)
+            return 130
+        except Exception as e:
+            line = _expected(e)
+            if line is not None: print(f"ldpruner: error: {line}", file=sys.stderr); return 2
+            if a.debug: raise
+            print(_bug_line(e), file=sys.stderr); return 1
     return 0

@@ -4,15 +4,16 @@
 
 # %% ../nbs/00_core.ipynb #d3858855
 from __future__ import annotations
-import hashlib, json, os, shutil, tempfile, uuid
+import glob, hashlib, json, os, shutil, signal, tempfile, uuid
 from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 
 # %% auto #0
-__all__ = ['DTYPES', 'LDPrunerError', 'tensor_bytes', 'model_fingerprint', 'ensure_writable_dir', 'atomic_file', 'write_json',
-           'atomic_dir', 'resolve_device', 'resolve_dtype']
+__all__ = ['MARKER', 'DTYPES', 'LDPrunerError', 'tensor_bytes', 'model_fingerprint', 'fault_point', 'ensure_writable_dir',
+           'atomic_file', 'write_json', 'atomic_dir', 'is_ldpruner_dir', 'is_ldpruner_file', 'check_output',
+           'resolve_device', 'resolve_dtype']
 
 # %% ../nbs/00_core.ipynb #f027765e
 class LDPrunerError(ValueError):
@@ -37,6 +38,36 @@ def model_fingerprint(model: torch.nn.Module) -> str:
     return h.hexdigest()[:16]
 
 # %% ../nbs/00_core.ipynb #37c26997
+MARKER = ".ldpruner"    # the file that marks a folder as ldpruner's own
+_reached = {}
+
+def fault_point(name: str):
+    "Kill this process here if `$LDPRUNER_KILL_AT` names this point and its count (for the fault tests); otherwise nothing."
+    want = os.environ.get("LDPRUNER_KILL_AT")
+    if not want: return
+    point, _, count = want.rpartition(":")
+    if point != name: return
+    _reached[name] = _reached.get(name, 0) + 1
+    if _reached[name] == int(count): os.kill(os.getpid(), signal.SIGKILL)
+
+def _umask() -> int:
+    mask = os.umask(0); os.umask(mask)
+    return mask
+
+def _fsync_dir(path: Path):
+    "Flush a folder's entries (a rename into it) to the disk; a no-op where folders cannot be opened (Windows)."
+    try: fd = os.open(path, os.O_RDONLY)
+    except OSError: return
+    try: os.fsync(fd)
+    except OSError: pass
+    finally: os.close(fd)
+
+def _sweep(path: Path):
+    "Remove what killed writers of `path` left beside it (their temporary files and folders, a swapped-out old folder)."
+    for p in path.parent.glob(f".{glob.escape(path.name)}.*"):
+        if p.name.endswith(".tmp") or ".old-" in p.name:
+            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+
 def ensure_writable_dir(path) -> Path:
     "Create `path` (and parents) or raise one clear `LDPrunerError` if that is not possible."
     path = Path(path)
@@ -49,13 +80,19 @@ def ensure_writable_dir(path) -> Path:
 
 @contextmanager
 def atomic_file(path, mode="w"):
-    "Open a temporary file beside `path`; on success it replaces `path`, on error it is removed."
+    "Open a temporary file beside `path`; on success it is flushed to disk and replaces `path`, on error it is removed."
     path = Path(path)
     ensure_writable_dir(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, mode) as f: yield f
+        with os.fdopen(fd, mode) as f:
+            yield f
+            f.flush(); os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
+        fault_point(f"write:{path.name}")
         os.replace(tmp, path)
+        _fsync_dir(path.parent)
+        _sweep(path)
     except BaseException:
         if os.path.exists(tmp): os.unlink(tmp)
         raise
@@ -64,25 +101,71 @@ def write_json(path, obj):
     "Write `obj` as indented JSON to `path`, atomically."
     with atomic_file(path) as f: json.dump(obj, f, indent=1)
 
+def _finish_tree(root: Path):
+    "Give a built folder's files the user's permissions (some writers, safetensors among them, make them 0600) and flush them to disk."
+    mask = _umask()
+    for p in sorted(root.rglob("*"), reverse=True):
+        if p.is_file():
+            os.chmod(p, 0o666 & ~mask)
+            with open(p, "rb") as f: os.fsync(f.fileno())
+        elif p.is_dir(): os.chmod(p, 0o777 & ~mask); _fsync_dir(p)
+    _fsync_dir(root)
+
 @contextmanager
 def atomic_dir(path):
-    "Yield a temporary folder beside `path`; on success it becomes `path` (replacing any old one), on error it is removed."
+    "Yield a temporary folder beside `path`; on success it is flushed, marked as ldpruner's and becomes `path` (replacing any old one); on error it is removed."
     path = Path(path)
     ensure_writable_dir(path.parent)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    umask = os.umask(0); os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)   # mkdtemp makes it private (0700); the finished folder gets the usual permissions
+    os.chmod(tmp, 0o777 & ~_umask())   # mkdtemp makes it private (0700); the finished folder gets the usual permissions
     try:
         yield tmp
+        (tmp / MARKER).write_text("made by ldpruner: `ldpruner` commands may replace this folder\n")
+        _finish_tree(tmp)
+        fault_point(f"dir:{path.name}")
         old = None
         if path.exists():
             old = path.parent / f".{path.name}.old-{uuid.uuid4().hex}"
             os.replace(path, old)
         os.replace(tmp, path)
-        if old is not None: shutil.rmtree(old, ignore_errors=True)
+        _fsync_dir(path.parent)
+        _sweep(path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+# %% ../nbs/00_core.ipynb #83150fe2
+def is_ldpruner_dir(path) -> bool:
+    "Whether folder `path` was made by ldpruner (its marker file, or a pruned model's plan from before the marker)."
+    path = Path(path)
+    return path.is_dir() and ((path / MARKER).is_file() or (path / "plan.json").is_file() or (path / "unet" / "plan.json").is_file())
+
+def is_ldpruner_file(path) -> bool:
+    "Whether `path` is a JSON file that ldpruner wrote (its `format` says so)."
+    try: return json.loads(Path(path).read_text()).get("format", "").startswith("ldpruner-")
+    except Exception: return False
+
+def _parent_writable(path: Path):
+    "Raise one line unless the nearest existing folder above `path` can be written to (nothing is created here)."
+    up = path.parent
+    while not up.exists() and up != up.parent: up = up.parent
+    if not up.is_dir(): raise LDPrunerError(f"cannot write {path}: {up} is a file, not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=up): pass     # the only sure test (permissions, read-only mounts, /proc); gone at once
+    except OSError as e: raise LDPrunerError(f"cannot write to {up}: {e.strerror or e}") from None
+
+def check_output(path, kind: str = "dir", overwrite: bool = False, option: str = "-o") -> Path:
+    "Apply ldpruner's rule for an output `path` (`kind` 'dir' or 'file') before any work; return it, or raise one `LDPrunerError`."
+    path = Path(path)
+    if not path.exists() and not path.is_symlink():
+        _parent_writable(path); return path
+    if kind == "dir":
+        if not path.is_dir(): raise LDPrunerError(f"{option} {path}: a file is there; give a folder path (ldpruner never turns a file into a folder)")
+        if is_ldpruner_dir(path) or overwrite: return path
+        raise LDPrunerError(f"{option} {path}: a folder that ldpruner did not make is there; give a new path, or --overwrite to replace it")
+    if path.is_dir(): raise LDPrunerError(f"{option} {path}: a folder is there; give a file path")
+    if is_ldpruner_file(path) or overwrite: return path
+    raise LDPrunerError(f"{option} {path}: a file that ldpruner did not write is there; give a new path, or --overwrite to replace it")
 
 # %% ../nbs/00_core.ipynb #21e19266
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}

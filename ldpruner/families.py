@@ -88,8 +88,11 @@ def _from_pretrained(load, where, allow_pickle: bool, **kw):
             return load(use_safetensors=False, **kw)
 
 def _read_json(path: Path) -> dict:
-    try: return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as e: raise LDPrunerError(f"{path}: unreadable ({e})") from None
+    "A config file's JSON object, or one `LDPrunerError` (unreadable, not JSON, or JSON that is not an object)."
+    try: d = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e: raise LDPrunerError(f"{path}: unreadable ({type(e).__name__})") from None
+    if not isinstance(d, dict): raise LDPrunerError(f"{path}: not a diffusers config (a JSON {type(d).__name__}, not an object)")
+    return d
 
 def load_pipeline(path, name: str | None = None, allow_pickle: bool = False, dtype=None) -> LDM:
     "An `LDM` around a diffusers pipeline folder: its U-Net, scheduler, encoders and VAE, family-aware."

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 from diffusers import DDPMScheduler, UNet2DConditionModel
 from tqdm import tqdm
-from .core import LDPrunerError, atomic_dir, model_fingerprint
+from .core import LDPrunerError, fault_point, atomic_dir, model_fingerprint
 from .models import SD_SCHEDULER_CONFIG, cast, quiet_hf
 from .conditioning import Conditioning
 
@@ -215,6 +215,7 @@ def distill(student: nn.Module, teacher: nn.Module, latents: torch.Tensor, confi
         history.append(dict(step=step, **dict(zip(["loss", *parts], logged.tolist()))))
         if path is not None and acc.is_main_process and ((step + 1) % c.save_every == 0 or step + 1 == c.steps):
             _save_checkpoint(path, acc.unwrap_model(model), opt, step + 1, history, ident)
+        fault_point("finetune:step")
         if callback is not None:
             model.eval(); callback(step + 1, acc.unwrap_model(model)); model.train()
         if stop_after is not None and step + 1 >= stop_after: break

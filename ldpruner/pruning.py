@@ -103,6 +103,8 @@ def _by_speedup(unet, ranked, target, inputs, repeats, max_rounds=12):
     names = [o.name for o in ranked]
     prof = latency_profile(unet, inputs, names, repeats=max(5, repeats // 3))
     total = compare_latency({"original": unet}, inputs, repeats=repeats)["original"]
+    reach = predicted_speedup(total, prof, names)
+    if reach < target: raise LDPrunerError(f"a {target:g}x speedup is out of reach: removing every scored operator would give about {reach:.2f}x")
     plan, rest = [], list(ranked)
     while rest and predicted_speedup(total, prof, [p.name for p in plan]) < target:
         plan = _add(plan, rest.pop(0))
@@ -129,6 +131,9 @@ def prune(unet, scores_or_names, k: int | None = None, speedup: float | None = N
     `unet` is a cast or moved copy of it."""
     if isinstance(scores_or_names, OperatorScores):
         if (k is None) == (speedup is None): raise LDPrunerError("give exactly one of k or speedup with scores")
+        if not scores_or_names.complete:
+            raise LDPrunerError(f"these scores are incomplete ({len(scores_or_names.operators)} of {len(scores_or_names.plan)} operators): "
+                                "run the same `ldpruner score` command again to resume them")
         scores_or_names.check_model(unet, fingerprint)
         ranked = ranked_operators(scores_or_names, formula)
         if k is not None:

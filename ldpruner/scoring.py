@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 from tqdm import tqdm
-from .core import LDPrunerError, model_fingerprint, write_json
+from .core import LDPrunerError, fault_point, model_fingerprint, write_json
 from .latents import generate_latents
 from .models import make_scheduler
 from .operators import Operator, find_operators, modified
@@ -40,6 +40,31 @@ def ld_score(orig: torch.Tensor, mod: torch.Tensor, formula: str = "sum") -> flo
     return combine(*ld_distances(orig, mod), formula)
 
 # %% ../nbs/04_scoring.ipynb #aa21b7b9
+_FIELDS = dict(model_fingerprint=str, protocol=dict, conditions=list, operators=dict)
+
+def _bad_number(v) -> bool:
+    "Not a distance: a string, a bool, NaN or a negative number (+inf is the scorer's mark of an operator whose removal breaks the output)."
+    return isinstance(v, bool) or not isinstance(v, (int, float)) or math.isnan(v) or v < 0
+
+def _check_schema(d: dict, path):
+    "Raise one `LDPrunerError` naming the first thing wrong in a scores file's fields."
+    for k, t in _FIELDS.items():
+        if k not in d: raise LDPrunerError(f"{path}: not a complete scores file (no '{k}')")
+        if not isinstance(d[k], t): raise LDPrunerError(f"{path}: '{k}' should be a {t.__name__}")
+    unknown = set(d) - set(_FIELDS) - {"original_seconds", "plan"}
+    if unknown: raise LDPrunerError(f"{path}: unknown fields {', '.join(sorted(unknown))}")
+    n = len(d["conditions"])
+    for name, r in d["operators"].items():
+        if not isinstance(r, dict) or any(k not in r for k in ("type", "kind", "d_avg", "d_std")):
+            raise LDPrunerError(f"{path}: operator {name} lacks type, kind, d_avg or d_std")
+        for k in ("d_avg", "d_std"):
+            if not isinstance(r[k], list) or len(r[k]) != n:
+                raise LDPrunerError(f"{path}: operator {name}: {k} should list one number per condition ({n})")
+            if any(_bad_number(v) for v in r[k]):
+                raise LDPrunerError(f"{path}: operator {name}: {k} holds {next(v for v in r[k] if _bad_number(v))!r}; distances are non-negative numbers")
+    if d.get("plan") is not None and not (isinstance(d["plan"], list) and all(isinstance(x, str) for x in d["plan"])):
+        raise LDPrunerError(f"{path}: 'plan' should be a list of operator names")
+
 @dataclass
 class OperatorScores:
     "Raw LD-Pruner distances per operator and condition, with the model and protocol that produced them."
@@ -48,6 +73,12 @@ class OperatorScores:
     conditions: list
     operators: dict = field(default_factory=dict)    # name -> {"type", "kind", "d_avg": [per condition], "d_std": [...], "seconds"}
     original_seconds: float = 0.0
+    plan: list | None = None                         # the operators the run set out to score (None: all it holds)
+
+    @property
+    def complete(self) -> bool:
+        "Whether every operator of the run's plan has its score (a killed run's file has not)."
+        return self.plan is None or all(n in self.operators for n in self.plan)
 
     def add(self, op: Operator, d_avg: list, d_std: list, seconds: float = 0.0):
         self.operators[op.name] = dict(type=op.type, kind=op.kind, d_avg=list(d_avg), d_std=list(d_std), seconds=seconds)
@@ -65,15 +96,21 @@ class OperatorScores:
         r = self.operators[name]
         return Operator(name, r["type"], r["kind"])
 
-    def save(self, path): write_json(path, {"format": "ldpruner-scores/1", **asdict(self)})
+    def save(self, path): write_json(path, {"format": "ldpruner-scores/1", **asdict(self), "complete": self.complete})
 
     @classmethod
     def load(cls, path) -> "OperatorScores":
+        "Scores from a file, checked against the schema (keys, types, finite non-negative distances), or one `LDPrunerError`."
         try: d = json.loads(Path(path).read_text())
         except FileNotFoundError: raise LDPrunerError(f"no scores file at {path}") from None
+        except IsADirectoryError: raise LDPrunerError(f"{path} is a folder, not a scores file") from None
         except (json.JSONDecodeError, UnicodeDecodeError): raise LDPrunerError(f"{path} is not a valid scores file (corrupt JSON)") from None
         if not isinstance(d, dict) or d.pop("format", None) != "ldpruner-scores/1": raise LDPrunerError(f"{path} is not an ldpruner scores file")
-        return cls(**d)
+        complete = d.pop("complete", True)             # files from before the flag were written whole
+        _check_schema(d, path)
+        sc = cls(**d)
+        if complete and not sc.complete: raise LDPrunerError(f"{path}: says it is complete but lacks operators of its plan (edited by hand?)")
+        return sc
 
     def check_model(self, unet, fingerprint: str | None = None):
         "Raise if these scores were made for a model other than `unet` (or the stored model `fingerprint` names)."
@@ -107,6 +144,7 @@ def score_operators(unet, operators=None, conditions=None, uncond=None, n: int =
         if old.protocol != protocol or old.conditions != names:
             raise LDPrunerError(f"{path} holds scores made with another protocol ({old.protocol}); use a new path or the same settings")
         scores = old
+    scores.plan = [o.name for o in operators]
     gen = dict(conditions=conditions, uncond=uncond, n=n, steps=steps, scheduler=scheduler, guidance_scale=guidance_scale,
                seed=seed, batch_size=batch_size)
     t0 = time.perf_counter()
@@ -118,6 +156,7 @@ def score_operators(unet, operators=None, conditions=None, uncond=None, n: int =
         with modified(unet, op): mod = generate_latents(unet, check_finite=False, **gen)
         scores.add(op, *_per_condition(orig, mod), seconds=time.perf_counter() - t0)
         if path is not None: scores.save(path)
+        fault_point("score:operator")
     return scores
 
 # %% ../nbs/04_scoring.ipynb #ca7c9aaf

@@ -1,0 +1,228 @@
+"""The README's guarantees, tried as a careless user would: every mistake is one line on stderr and exit code 2, with no
+traceback and nothing of the user's touched; an internal error is one line and exit code 1; output paths follow one
+rule; and a run killed with -9 at its worst moments resumes to the result of an uninterrupted one."""
+import hashlib, json, os, subprocess, sys
+from pathlib import Path
+import pytest
+from conftest import FAST, ldpruner_inproc as ldpruner
+
+TYPES = ["--types", "Downsample2D", "Upsample2D"]
+OPS = ["mid_block.attentions.0"]
+
+
+def snapshot(root: Path) -> dict:
+    "Every path under `root` with its kind, permissions and content hash: what 'nothing touched' means."
+    out = {}
+    for p in sorted(root.rglob("*")):
+        st = p.lstat()
+        out[str(p.relative_to(root))] = (p.is_dir(), st.st_mode, None if p.is_dir() else hashlib.sha256(p.read_bytes()).hexdigest())
+    return out
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory):
+    "A workspace with a user's files, a complete scores file, hand-broken ones, a pruned model and non-models."
+    d = tmp_path_factory.mktemp("ws")
+    (d / "user").mkdir(); (d / "user" / "thesis.tex").write_text("years of work")
+    (d / "notes.txt").write_text("a user's file")
+    assert ldpruner("score", *FAST, *TYPES, "-o", d / "scores.json").returncode == 0
+    good = json.loads((d / "scores.json").read_text())
+    first = next(iter(good["operators"]))
+    def broken(name, change):
+        e = json.loads(json.dumps(good)); change(e); (d / name).write_text(json.dumps(e))
+    broken("partial.json", lambda e: (e["operators"].pop(first), e.update(complete=False)))
+    broken("negative.json", lambda e: e["operators"][first]["d_avg"].__setitem__(0, -0.5))
+    broken("string.json", lambda e: e["operators"][first]["d_std"].__setitem__(0, "0.1"))
+    broken("nokey.json", lambda e: e.pop("conditions"))
+    broken("nan.json", lambda e: e["operators"][first]["d_avg"].__setitem__(0, float("nan")))
+    (d / "corrupt.json").write_text('{"format": "ldpruner-scores/1", "operators": {')
+    assert ldpruner("prune", "tiny-uig", "--operators", "mid_block.resnets.1", "-o", d / "pruned").returncode == 0
+    (d / "bert").mkdir(); (d / "bert" / "config.json").write_text(json.dumps({"model_type": "bert", "hidden_size": 8}))
+    (d / "listcfg").mkdir(); (d / "listcfg" / "config.json").write_text("[1, 2, 3]")
+    (d / "empty").mkdir()
+    return d
+
+
+NEW = "new-out"   # a path that does not exist: a mistake must not create it
+CASES = [
+    # output paths: a user's folder or file is never replaced without --overwrite, a file never becomes a folder
+    (["prune", "--operators", *OPS, "-o", "user"], "did not make"),
+    (["prune", "--operators", *OPS, "-o", "notes.txt"], "never turns a file into a folder"),
+    (["prune", "--operators", *OPS, "-o", "notes.txt", "--overwrite"], "never turns a file into a folder"),
+    (["finetune", "pruned", "-o", "user", "--steps", "1"], "did not make"),
+    (["finetune", "pruned", "-o", "notes.txt", "--steps", "1"], "never turns a file into a folder"),
+    (["run", "-o", "user"], "did not make"),
+    (["run", "-o", "notes.txt"], "never turns a file into a folder"),
+    (["score", "-o", "user"], "a folder is there"),
+    (["score", "-o", "notes.txt"], "did not write"),
+    (["bench", "pruned", "--json", "notes.txt"], "did not write"),
+    (["eval", "pruned", "--json", "user"], "a folder is there"),
+    (["score", "-o", "/proc/ldpruner/scores.json"], "cannot write"),
+    (["prune", "--operators", *OPS, "-o", "notes.txt/inside"], "is a file, not a folder"),
+    # scores files: complete, well-formed, for this model
+    (["prune", "--scores", "partial.json", "--k", "1", "-o", NEW], "incomplete"),
+    (["prune", "--scores", "negative.json", "--k", "1", "-o", NEW], "non-negative"),
+    (["prune", "--scores", "string.json", "--k", "1", "-o", NEW], "non-negative"),
+    (["prune", "--scores", "nan.json", "--k", "1", "-o", NEW], "non-negative"),
+    (["prune", "--scores", "nokey.json", "--k", "1", "-o", NEW], "no 'conditions'"),
+    (["prune", "--scores", "corrupt.json", "--k", "1", "-o", NEW], "corrupt"),
+    (["prune", "--scores", "missing.json", "--k", "1", "-o", NEW], "no scores file"),
+    (["prune", "--scores", "user", "--k", "1", "-o", NEW], "is a folder"),
+    (["prune", "--scores", "notes.txt", "--k", "1", "-o", NEW], "corrupt"),
+    (["prune", "tiny-uig", "--scores", "scores.json", "--k", "1", "-o", NEW], "another model"),
+    (["prune", "--scores", "scores.json", "--k", "1", "--speedup", "2", "-o", NEW], "exactly one"),
+    (["prune", "--scores", "scores.json", "-o", NEW], "exactly one"),
+    (["prune", "--scores", "scores.json", "--k", "1000", "-o", NEW], "larger than the number"),
+    (["prune", "--scores", "scores.json", "--speedup", "1000", "-o", NEW], "out of reach"),
+    (["prune", "--operators", *OPS, "--k", "1", "-o", NEW], "takes no"),
+    (["prune", "-o", NEW], "give --scores"),
+    (["prune", "--operators", "mid_block.nope", "-o", NEW], "not in this model"),
+    # values in range, checked before any work
+    (["score", "--steps", "-1", "-o", NEW], "out of range"),
+    (["score", "--n", "-1", "-o", NEW], "out of range"),
+    (["score", "--n", "0", "-o", NEW], "out of range"),
+    (["score", "--n", "two", "-o", NEW], "not a whole number"),
+    (["score", "--guidance", "nan", "-o", NEW], "out of range"),
+    (["score", "--steps", "100000", "-o", NEW], "trained with 1000 timesteps"),
+    (["score", "--formula", "bogus", "-o", NEW], "invalid choice"),
+    (["score", "--device", "cuda:7", "-o", NEW], "CUDA"),
+    (["score", "--prompts", "missing.txt", "-o", NEW], "no such file"),
+    (["run", "--k", "-1", "-o", NEW], "out of range"),
+    (["run", "--k", "3", "--speedup", "2", "-o", NEW], "one of --k or --speedup"),
+    (["run", "--speedup", "1", "-o", NEW], "above 1"),
+    (["run", "--batch", "0", "-o", NEW], "out of range"),
+    (["finetune", "pruned", "--steps", "0", "-o", NEW], "out of range"),
+    (["finetune", "pruned", "--lr", "-1", "-o", NEW], "out of range"),
+    (["finetune", "pruned", "--lr", "0", "-o", NEW], "above 0"),
+    (["finetune", "pruned", "--batch", "0", "-o", NEW], "out of range"),
+    (["finetune", "pruned", "--batch", "4", "--grad-accum", "8", "-o", NEW], "larger than --batch"),
+    (["finetune", "pruned", "--data", "0", "-o", NEW], "at least 1 sample"),
+    (["finetune", "pruned", "--data", "empty", "-o", NEW], "empty folder"),
+    (["finetune", "pruned", "--save-every", "0", "-o", NEW], "out of range"),
+    (["finetune", "tiny-t2i", "-o", NEW], "pruned-model folder"),
+    (["eval", "pruned", "--n", "0"], "out of range"),
+    (["eval", "pruned", "--steps", "100000"], "trained with 1000 timesteps"),
+    (["eval", "pruned", "--data", "missing"], "no such file or folder"),
+    (["bench", "tiny-t2i"], "needs a pruned model"),
+    (["bench", "pruned", "--repeats", "0"], "out of range"),
+    # models that are not what they claim
+    (["operators", "bert"], "not a diffusers U-Net"),
+    (["operators", "listcfg"], "not a diffusers config"),
+    (["operators", "no-such-model"], "unknown model"),
+    (["operators", "empty"], "neither a pruned model"),
+    (["frobnicate"], "invalid choice"),
+]
+
+
+@pytest.mark.parametrize("args,needle", CASES, ids=[" ".join(a)[:60] for a, _ in CASES])
+def test_bad_input(ws, monkeypatch, args, needle):
+    monkeypatch.chdir(ws)
+    before = snapshot(ws)
+    r = ldpruner(*args)
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    errors = [l for l in lines if l.startswith("ldpruner: error:")]
+    assert len(errors) == 1 and needle in errors[0], r.stderr
+    assert all(l.startswith(("ldpruner:", "model:")) for l in lines), r.stderr     # nothing but its one line (and what loaded)
+    assert "Traceback" not in r.stderr and not r.stdout.strip()
+    assert snapshot(ws) == before, "a mistake must leave every file and folder as it was"
+
+
+def test_there_are_forty_cases():
+    assert len(CASES) >= 40
+
+
+def test_internal_error_is_one_line_and_debug_shows_it(ws, monkeypatch):
+    import ldpruner.cli as cli
+    def boom(a): raise ZeroDivisionError("a bug")
+    monkeypatch.setattr(cli, "cmd_operators", boom)
+    r = ldpruner("operators")
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    (line,) = r.stderr.strip().splitlines()
+    assert "internal error" in line and "ZeroDivisionError" in line and cli.ISSUES_URL in line and "--debug" in line
+    with pytest.raises(ZeroDivisionError): cli.main(["operators", "--debug"])
+
+
+def test_output_rule_replaces_only_its_own(ws, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert ldpruner("prune", "--operators", *OPS, "-o", "p").returncode == 0
+    first = (tmp_path / "p" / "plan.json").read_text()
+    r = ldpruner("prune", "--operators", "mid_block.resnets.1", "-o", "p")       # ldpruner's own folder: replaced
+    assert r.returncode == 0 and (tmp_path / "p" / "plan.json").read_text() != first, r.stderr
+    (tmp_path / "mine").mkdir(); (tmp_path / "mine" / "a.txt").write_text("x")
+    r = ldpruner("prune", "--operators", *OPS, "-o", "mine", "--overwrite")       # asked for
+    assert r.returncode == 0 and not (tmp_path / "mine" / "a.txt").exists() and (tmp_path / "mine" / "plan.json").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine", "p"]              # no temporary or old folder left
+    umask = os.umask(0); os.umask(umask)
+    for f in [tmp_path / "p" / "ldpruner_pruned.safetensors", tmp_path / "p" / "plan.json"]:
+        assert f.stat().st_mode & 0o777 == 0o666 & ~umask, f
+    assert ldpruner("score", *FAST, *TYPES, "-o", "s.json").returncode == 0
+    assert (tmp_path / "s.json").stat().st_mode & 0o777 == 0o666 & ~umask
+    assert json.loads((tmp_path / "s.json").read_text())["complete"] is True
+
+
+# Fault tests: the process kills itself (SIGKILL) at a named point (core.fault_point), then the same command is run
+# again. The points are the moments a crash hurts most: a file or folder written but not yet renamed into place.
+
+def _killed(args, point, cwd):
+    env = {**os.environ, "LDPRUNER_KILL_AT": point}
+    r = subprocess.run(["ldpruner", *map(str, args)], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == -9, (point, r.returncode, r.stderr[-2000:])
+
+
+def _strays(folder: Path) -> list:
+    return [p.name for p in folder.rglob("*") if p.name.endswith(".tmp") or ".old-" in p.name]
+
+
+def _scores(path):
+    d = json.loads(Path(path).read_text())
+    return d["model_fingerprint"], d["protocol"], d["conditions"], {n: (r["d_avg"], r["d_std"]) for n, r in d["operators"].items()}, d["complete"]
+
+
+SCORE = ["score", *FAST, *TYPES, "-o", "s.json"]
+
+
+@pytest.fixture(scope="module")
+def scored(tmp_path_factory):
+    "An uninterrupted scoring run: what every killed and resumed one must end with."
+    d = tmp_path_factory.mktemp("scored")
+    assert ldpruner(*SCORE[:-1], d / "s.json").returncode == 0
+    assert len(json.loads((d / "s.json").read_text())["operators"]) == 6      # so write 6 is the last, the file's completion
+    return d / "s.json"
+
+
+@pytest.mark.parametrize("point", ["write:s.json:1", "score:operator:3", "write:s.json:6"])
+def test_score_killed_resumes_bit_identically(scored, tmp_path, monkeypatch, point):
+    _killed(SCORE, point, tmp_path)
+    if (tmp_path / "s.json").exists(): assert json.loads((tmp_path / "s.json").read_text())["complete"] is False
+    monkeypatch.chdir(tmp_path)
+    r = ldpruner(*SCORE)
+    assert r.returncode == 0, r.stderr
+    assert _scores(tmp_path / "s.json") == _scores(scored)
+    assert _strays(tmp_path) == []
+
+
+FT = ["--steps", "4", "--batch", "4", "--data", "16", "--save-every", "1"]
+
+
+@pytest.fixture(scope="module")
+def finetuned(tmp_path_factory):
+    d = tmp_path_factory.mktemp("ft")
+    assert ldpruner("prune", "tiny-uig", "--operators", "mid_block.resnets.1", "-o", d / "p").returncode == 0
+    assert ldpruner("finetune", d / "p", *FT, "-o", d / "ref").returncode == 0
+    return d
+
+
+@pytest.mark.parametrize("point", ["finetune:step:2", "dir:.ft.checkpoint:3", "dir:ft:1"])
+def test_finetune_killed_resumes_bit_identically(finetuned, tmp_path, point):
+    from safetensors.torch import load_file
+    args = ["finetune", finetuned / "p", *FT, "-o", tmp_path / "ft"]
+    _killed(args, point, tmp_path)
+    assert not (tmp_path / "ft").exists()                      # the output appears whole or not at all
+    r = ldpruner(*args)
+    assert r.returncode == 0, r.stderr
+    a, b = load_file(str(finetuned / "ref" / "ldpruner_pruned.safetensors")), load_file(str(tmp_path / "ft" / "ldpruner_pruned.safetensors"))
+    assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a)
+    hist = lambda p: [h["loss"] for h in json.loads((p / "finetune.json").read_text())["history"]]
+    assert hist(tmp_path / "ft") == hist(finetuned / "ref")
+    assert _strays(tmp_path) == [] and not (tmp_path / ".ft.checkpoint").exists()
