@@ -17,11 +17,13 @@ from .latents import denoise
 from .models import SD_SCHEDULER_CONFIG, make_scheduler
 from .operators import find_operators, modified
 from .scoring import OperatorScores
+from .criteria import register_criterion
 
 # %% auto #0
 __all__ = ['BK_SDM_VARIANTS', 'bk_sdm_config', 'bk_sdm_unet', 'bk_sdm_feature_map', 'random_scores', 'calibration_set',
-           'predict_noise', 'output_loss_scores', 'unet_blocks', 'block_consumers', 'computed_blocks', 'BlockReuse',
-           'block_costs', 'kept_compute', 'DipGoConfig', 'dipgo_schedule', 'train_dipgo', 'deepcache_schedule']
+           'predict_noise', 'output_loss_scores', 'output_loss_criterion', 'random_criterion', 'unet_blocks',
+           'block_consumers', 'computed_blocks', 'BlockReuse', 'block_costs', 'kept_compute', 'DipGoConfig',
+           'dipgo_schedule', 'train_dipgo', 'deepcache_schedule']
 
 # %% ../nbs/13_baselines.ipynb #0f4f89d0
 BK_SDM_VARIANTS = ("base", "small", "tiny")
@@ -82,7 +84,7 @@ def random_scores(unet, operators=None, seed: int = 0) -> OperatorScores:
     "Seeded random scores for `operators` of `unet`: `prune(unet, random_scores(unet), speedup=...)` is the random baseline."
     operators = find_operators(unet) if operators is None else list(operators)
     draws = torch.rand(len(operators), generator=torch.Generator().manual_seed(seed), dtype=torch.float64).tolist()
-    sc = OperatorScores(model_fingerprint(unet), dict(criterion="random", seed=seed), ["random"])
+    sc = OperatorScores(model_fingerprint(unet), dict(criterion="random", seed=seed), ["random"], criterion="random")
     for op, v in zip(operators, draws): sc.add(op, [v], [0.0])
     return sc
 
@@ -116,12 +118,27 @@ def output_loss_scores(ldm, operators=None, n: int = 64, seed: int = 0, batch: i
     t0 = time.perf_counter()
     ref = predict_noise(unet, calib, batch)
     sc = OperatorScores(model_fingerprint(unet), dict(criterion="output loss (LAPTOP-Diff)", n=n, seed=seed), ["calibration"],
-                        original_seconds=time.perf_counter() - t0)
+                        original_seconds=time.perf_counter() - t0, criterion="output-loss")
     for op in tqdm(operators, desc="output loss", disable=not progress):
         t0 = time.perf_counter()
         with modified(unet, op): loss = (predict_noise(unet, calib, batch) - ref).double().pow(2).mean().item()
         sc.add(op, [loss if math.isfinite(loss) else math.inf], [0.0], time.perf_counter() - t0)
     return sc
+
+# %% ../nbs/13_baselines.ipynb #089d3e0e
+@register_criterion("output-loss", "LAPTOP-Diff: mean squared change of the noise prediction on the task's calibration set")
+def output_loss_criterion(ldm, operators, options: dict) -> OperatorScores:
+    "LAPTOP-Diff's output loss of `operators` on `options['calibration']` task samples (seeded by `options['seed']`)."
+    if ldm.extras.get("task") is None:
+        raise LDPrunerError(f"--criterion output-loss calibrates on the task's own data, which {ldm.name} does not come with "
+                            "(the reference models and models pruned from them do)")
+    return output_loss_scores(ldm, operators, n=options.get("calibration", 64), seed=options.get("seed", 0),
+                              progress=options.get("progress", True))
+
+@register_criterion("random", "seeded random scores: the floor any criterion must beat")
+def random_criterion(ldm, operators, options: dict) -> OperatorScores:
+    "Random scores of `operators`, seeded by `options['seed']`."
+    return random_scores(ldm.unet, operators, seed=options.get("seed", 0))
 
 # %% ../nbs/13_baselines.ipynb #dfb7c14f
 def unet_blocks(unet) -> list[str]:

@@ -226,10 +226,12 @@ class LDM:
         if self.vae is None: raise LDPrunerError(f"{self.name} has no VAE, so no image pipeline")
         if self.vae.config.get("scaling_factor") != self.extras.get("scaling_factor", 1.0):   # diffusers reads it there
             self.vae.register_to_config(scaling_factor=self.extras.get("scaling_factor", 1.0))
-        if not self.conditional: return UnconditionalLDMPipeline(vae=self.vae, unet=self.unet, scheduler=self.scheduler)
-        return StableDiffusionPipeline(vae=self.vae, text_encoder=self.text_encoder, tokenizer=self.tokenizer, unet=self.unet,
-                                       scheduler=self.scheduler, safety_checker=None, feature_extractor=None,
-                                       requires_safety_checker=False)
+        if not self.conditional: pipe = UnconditionalLDMPipeline(vae=self.vae, unet=self.unet, scheduler=self.scheduler)
+        else: pipe = StableDiffusionPipeline(vae=self.vae, text_encoder=self.text_encoder, tokenizer=self.tokenizer, unet=self.unet,
+                                             scheduler=self.scheduler, safety_checker=None, feature_extractor=None,
+                                             requires_safety_checker=False)
+        pipe.set_progress_bar_config(disable=True)     # a small model samples in a second; call set_progress_bar_config to see a bar
+        return pipe
 
     def with_unet(self, unet) -> "LDM":
         "The same bundle around another U-Net (a pruned one, say)."

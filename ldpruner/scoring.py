@@ -11,13 +11,14 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 from .core import LDPrunerError, fault_point, model_fingerprint, write_json
+from .criteria import CRITERIA, register_criterion
 from .latents import generate_latents
 from .models import make_scheduler
 from .operators import Operator, find_operators, modified
 
 # %% auto #0
 __all__ = ['FORMULAS', 'TYPE_COLOURS', 'ld_distances', 'combine', 'ld_score', 'OperatorScores', 'score_operators', 'merge_scores',
-           'distributed_rank_world', 'score_operators_distributed', 'stage_of', 'plot_importance']
+           'distributed_rank_world', 'score_operators_distributed', 'ld_pruner_scores', 'stage_of', 'plot_importance']
 
 # %% ../nbs/04_scoring.ipynb #2879daa2
 FORMULAS = {"sum": lambda a, s: a + s, "product": lambda a, s: a * s, "avg": lambda a, s: a, "std": lambda a, s: s}
@@ -41,6 +42,7 @@ def ld_score(orig: torch.Tensor, mod: torch.Tensor, formula: str = "sum") -> flo
 
 # %% ../nbs/04_scoring.ipynb #aa21b7b9
 _FIELDS = dict(model_fingerprint=str, protocol=dict, conditions=list, operators=dict)
+_OLD_CRITERIA = {"random": "random", "output loss (LAPTOP-Diff)": "output-loss"}    # files from before the criterion field
 
 def _bad_number(v) -> bool:
     "Not a distance: a string, a bool, NaN or a negative number (+inf is the scorer's mark of an operator whose removal breaks the output)."
@@ -51,7 +53,7 @@ def _check_schema(d: dict, path):
     for k, t in _FIELDS.items():
         if k not in d: raise LDPrunerError(f"{path}: not a complete scores file (no '{k}')")
         if not isinstance(d[k], t): raise LDPrunerError(f"{path}: '{k}' should be a {t.__name__}")
-    unknown = set(d) - set(_FIELDS) - {"original_seconds", "plan"}
+    unknown = set(d) - set(_FIELDS) - {"original_seconds", "plan", "criterion"}
     if unknown: raise LDPrunerError(f"{path}: unknown fields {', '.join(sorted(unknown))}")
     n = len(d["conditions"])
     for name, r in d["operators"].items():
@@ -74,6 +76,7 @@ class OperatorScores:
     operators: dict = field(default_factory=dict)    # name -> {"type", "kind", "d_avg": [per condition], "d_std": [...], "seconds"}
     original_seconds: float = 0.0
     plan: list | None = None                         # the operators the run set out to score (None: all it holds)
+    criterion: str = "ld-pruner"                     # the registered criterion that made them
 
     @property
     def complete(self) -> bool:
@@ -84,7 +87,11 @@ class OperatorScores:
         self.operators[op.name] = dict(type=op.type, kind=op.kind, d_avg=list(d_avg), d_std=list(d_std), seconds=seconds)
 
     def score(self, formula: str = "sum") -> dict:
-        "{operator: score summed over conditions}, in network order."
+        "{operator: score summed over conditions}, in network order; `formula` must be one the scores' criterion answers."
+        allowed = tuple(FORMULAS) if self.criterion == "ld-pruner" else CRITERIA[self.criterion].formulas if self.criterion in CRITERIA else ("sum",)
+        if formula in FORMULAS and formula not in allowed:
+            raise LDPrunerError(f"formula '{formula}' combines LD-Pruner's two distances; these are {self.criterion} scores, one number "
+                                f"per operator: use {' or '.join(allowed)}")
         return {n: sum(combine(a, s, formula) for a, s in zip(r["d_avg"], r["d_std"])) for n, r in self.operators.items()}
 
     def ranking(self, formula: str = "sum") -> list[str]:
@@ -107,6 +114,7 @@ class OperatorScores:
         except (json.JSONDecodeError, UnicodeDecodeError): raise LDPrunerError(f"{path} is not a valid scores file (corrupt JSON)") from None
         if not isinstance(d, dict) or d.pop("format", None) != "ldpruner-scores/1": raise LDPrunerError(f"{path} is not an ldpruner scores file")
         complete = d.pop("complete", True)             # files from before the flag were written whole
+        d.setdefault("criterion", _OLD_CRITERIA.get(d.get("protocol", {}).get("criterion") if isinstance(d.get("protocol"), dict) else None, "ld-pruner"))
         _check_schema(d, path)
         sc = cls(**d)
         if complete and not sc.complete: raise LDPrunerError(f"{path}: says it is complete but lacks operators of its plan (edited by hand?)")
@@ -193,6 +201,20 @@ def score_operators_distributed(unet, operators=None, conditions=None, uncond=No
     dist.barrier()
     if shard is not None: shard.unlink(missing_ok=True)
     return merged
+
+# %% ../nbs/04_scoring.ipynb #7dfd4f59
+@register_criterion("ld-pruner", "LD-Pruner: how far the latents' mean and spread move when the operator is modified (Algorithm 1)",
+                    formulas=tuple(FORMULAS), shards=True)
+def ld_pruner_scores(ldm, operators, options: dict) -> OperatorScores:
+    "LD-Pruner's scores of `operators` of `ldm` under the command line's `options` (n, steps, guidance, seed, prompts, path, progress)."
+    prompts, guidance = options.get("prompts"), options.get("guidance", 3.0)
+    cond, uncond = ldm.conditions(prompts)
+    if ldm.conditional and uncond is None and guidance != 1.0:
+        raise LDPrunerError("the embeddings file has no empty-prompt tensors (uncond.*) for guidance: add them, or pass --guidance 1")
+    return score_operators_distributed(ldm.unet, operators, cond, uncond, n=options.get("n", 4), steps=options.get("steps", 10),
+                                       guidance_scale=guidance, seed=options.get("seed", 0), scheduler=ldm.scheduler,
+                                       condition_names=ldm.condition_names(prompts), path=options.get("path"),
+                                       progress=options.get("progress", True), fingerprint=ldm.extras.get("fingerprint"))
 
 # %% ../nbs/04_scoring.ipynb #2d37bf84
 TYPE_COLOURS = {"ResnetBlock2D": "#1f77b4", "Transformer2DModel": "#ff7f0e", "BasicTransformerBlock": "#2ca02c",
