@@ -68,7 +68,8 @@ def _save_pruned(ldm, pruned, path, base, extra_files=None):
     save_pruned_model(ldm.with_unet(_stored(pruned, ldm)), path, base=base, extra_files=extra_files)
 
 # %% ../nbs/07_cli.ipynb #1293e594
-def cmd_operators(a):
+def cmd_operators(a,  # the parsed command line
+                 ):
     ldm = _load(a.model, a)
     ops = find_operators(ldm.unet, a.types)
     if a.json:
@@ -96,7 +97,8 @@ def _score(ldm, a, path, criterion: str = "ld-pruner", progress=True):
     if distributed_rank_world()[0] == 0: sc.save(path)
     return sc
 
-def cmd_score(a):
+def cmd_score(a,  # the parsed command line
+             ):
     check_output(a.output, "file", a.overwrite)
     crit = get_criterion(a.criterion)
     if a.formula not in crit.formulas:
@@ -144,7 +146,8 @@ def _bk_sdm(ldm, method: str):
     student.ldpruner_report = dict(method=method, operators=0, params_original=count_params(ldm.unet), params_pruned=count_params(student))
     return student
 
-def cmd_prune(a):
+def cmd_prune(a,  # the parsed command line
+             ):
     check_output(a.output, "dir", a.overwrite)
     _check_prune_args(a)
     ldm = _load(a.model, a)
@@ -160,7 +163,12 @@ def _base_of(spec, ldm):
     return str(Path(spec).resolve()) if Path(spec).is_dir() else spec
 
 # %% ../nbs/07_cli.ipynb #6cd42d3f
-def bench(base_unet, pruned_unet, batch: int = 2, repeats: int = 30, inputs: dict | None = None) -> dict:
+def bench(base_unet,                   # the original U-Net
+          pruned_unet,                 # the pruned one
+          batch: int = 2,              # batch size of the timed forward pass
+          repeats: int = 30,           # timed calls of each, interleaved
+          inputs: dict | None = None,  # keyword arguments of a forward pass (default `unet_inputs`)
+         ) -> dict:
     "Parameters, interleaved median latencies, measured and predicted speedup of `pruned_unet` over `base_unet`."
     inputs = inputs or unet_inputs(base_unet, batch=batch)
     removed = [o["name"] for o in getattr(pruned_unet, "ldpruner_plan", [])]
@@ -174,7 +182,8 @@ def bench(base_unet, pruned_unet, batch: int = 2, repeats: int = 30, inputs: dic
                 predicted_speedup=predicted_speedup(total, prof, removed) if removed else 1.0,
                 removed_share_of_latency=sum(prof.values()) / total if removed else 0.0)
 
-def format_bench(b: dict) -> str:
+def format_bench(b: dict,  # what `bench` returned
+                ) -> str:
     return (f"device: {b['device']}, {b.get('dtype', 'float32')}, batch {b['batch']}, median of {b['repeats']} interleaved runs after warm-up\n"
             f"parameters: {b['params_original']/1e6:.3f}M -> {b['params_pruned']/1e6:.3f}M ({1 - b['params_pruned']/b['params_original']:.1%} fewer)\n"
             f"latency: {b['latency_original_ms']:.2f} ms -> {b['latency_pruned_ms']:.2f} ms\n"
@@ -191,7 +200,8 @@ def _bench_reuse(a):
           f"sampling: {b['sampling_original_s']:.3f} s -> {b['sampling_reuse_s']:.3f} s; speedup: measured {b['measured_speedup']:.2f}x")
     if a.json: write_json(a.json, {"format": "ldpruner-bench/1", **b})
 
-def cmd_bench(a):
+def cmd_bench(a,  # the parsed command line
+             ):
     if a.json: check_output(a.json, "file", a.overwrite, "--json")
     if a.reuse: return _bench_reuse(a)
     if a.base is None and not is_pruned_dir(a.model): raise LDPrunerError("bench needs a pruned model, or --base to compare against")
@@ -202,7 +212,13 @@ def cmd_bench(a):
     if a.json: write_json(a.json, {"format": "ldpruner-bench/1", **b})
 
 # %% ../nbs/07_cli.ipynb #f8b54dc2
-def write_report(out: Path, ldm, a, sc, pruned, b) -> str:
+def write_report(out: Path,  # the run's folder
+                 ldm,        # the model bundle
+                 a,          # the parsed command line
+                 sc,         # the scores
+                 pruned,     # the pruned U-Net
+                 b,          # what `bench` returned
+                ) -> str:
     rank, score = sc.ranking(a.formula), sc.score(a.formula)
     plan = pruned.ldpruner_plan
     lines = [f"# ldpruner run: {ldm.name}", "", f"Model: {ldm.description or ldm.name}", "",
@@ -230,7 +246,8 @@ def _run_folder(path, overwrite: bool) -> Path:
     with atomic_dir(path): pass
     return path
 
-def cmd_run(a):
+def cmd_run(a,  # the parsed command line
+           ):
     if a.k is not None and a.speedup is not None: raise LDPrunerError("give one of --k or --speedup")
     if a.k is None and a.speedup is None: a.speedup = 1.5
     check_output(a.output, "dir", a.overwrite)
@@ -254,7 +271,8 @@ def cmd_run(a):
     print(f"report written to {out / 'report.md'} ({time.time() - t0:.0f} s)")
 
 # %% ../nbs/07_cli.ipynb #0d2212c5
-def cmd_finetune(a):
+def cmd_finetune(a,  # the parsed command line
+                ):
     if not is_pruned_dir(a.model): raise LDPrunerError(f"finetune takes a pruned-model folder (from `ldpruner prune` or `run`), not '{a.model}'")
     out = check_output(a.output, "dir", a.overwrite)
     if a.data.isdigit() and int(a.data) < 1: raise LDPrunerError(f"--data {a.data}: give at least 1 sample, or a data folder")
@@ -290,7 +308,8 @@ def cmd_finetune(a):
     h = res["history"]
     print(f"distilled {cfg.steps} steps on {len(lat)} latents; loss {h[0]['loss']:.4f} -> {h[-1]['loss']:.4f}; saved to {out}")
 
-def history_csv(history: list) -> str:
+def history_csv(history: list,  # a distillation history: one dict per step
+               ) -> str:
     "A distillation history as CSV text (step, loss and its parts), for a spreadsheet or pandas."
     import csv
     buf = io.StringIO()
@@ -298,7 +317,8 @@ def history_csv(history: list) -> str:
     w.writeheader(); w.writerows(history)
     return buf.getvalue()
 
-def cmd_eval(a):
+def cmd_eval(a,  # the parsed command line
+            ):
     check_paths({"--fid-weights": a.fid_weights, "--clip": a.clip, "--fad-weights": a.fad_weights, "--data": a.data})
     if a.json: check_output(a.json, "file", a.overwrite, "--json")
     r = load_reuse(a.reuse) if a.reuse else None
@@ -319,7 +339,8 @@ def _eval(ldm, a):
     if a.json: write_json(a.json, dict(format="ldpruner-eval/1", model=ldm.name, data=a.data, reuse=a.reuse, **r, notes=notes))
 
 # %% ../nbs/07_cli.ipynb #9852dce9
-def cmd_reuse(a):
+def cmd_reuse(a,  # the parsed command line
+             ):
     check_output(a.output, "dir", a.overwrite)
     if not 0 < a.target < 1: raise LDPrunerError(f"--target {a.target}: the share of compute to skip is between 0 and 1")
     ldm = _load(a.model, a)
@@ -451,7 +472,8 @@ def _bug_line(e: BaseException) -> str:
     return (f"ldpruner: internal error (a bug): {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''} "
             f"at {Path(where.filename).name}:{where.lineno}; please report it at {ISSUES_URL} with the output of --debug")
 
-def main(argv=None) -> int:
+def main(argv=None,  # the arguments (default: `sys.argv[1:]`)
+        ) -> int:
     "Entry point of the `ldpruner` console script."
     a = build_parser().parse_args(argv)
     _fix_types(a)

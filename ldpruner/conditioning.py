@@ -69,7 +69,8 @@ class Conditioning:
         a, b = self.tensors(), other.tensors()
         return a.keys() == b.keys() and all(a[k].equal(b[k]) for k in a)
 
-def as_conditioning(x) -> Conditioning | None:
+def as_conditioning(x,  # a `Conditioning`, a text-embedding tensor, or None
+                   ) -> Conditioning | None:
     "A `Conditioning` from one (returned as is), from bare text embeddings `[B, L, D]`, or None."
     if x is None or isinstance(x, Conditioning): return x
     if torch.is_tensor(x): return Conditioning(encoder_hidden_states=x)
@@ -80,7 +81,8 @@ def _cross_dim(c):
     d = c.cross_attention_dim
     return d if isinstance(d, int) else None
 
-def requirements(unet) -> dict:
+def requirements(unet,  # a diffusers U-Net
+                ) -> dict:
     "{part: shape after the batch dim} that `unet` needs; {} for an unconditional U-Net."
     from diffusers import UNet2DConditionModel
     if not isinstance(unet, UNet2DConditionModel): return {}
@@ -102,7 +104,10 @@ def requirements(unet) -> dict:
 _HOW = {"encoder_hidden_states": "text embeddings", "text_embeds": "SDXL's pooled text embeddings",
         "time_ids": "SDXL's time ids", "class_labels": "class labels (AudioLDM's CLAP embedding)"}
 
-def check_conditioning(unet, cond, what: str = "conditioning"):
+def check_conditioning(unet,                        # the U-Net the conditioning is for
+                       cond,                        # the conditioning
+                       what: str = "conditioning",  # where it came from, for the message
+                      ):
     "Raise one clear `LDPrunerError` unless `cond` has exactly the parts (and sizes) that `unet` needs."
     req, have = requirements(unet), ({} if cond is None else as_conditioning(cond).tensors())
     if not req:
@@ -118,7 +123,11 @@ def check_conditioning(unet, cond, what: str = "conditioning"):
         if len(got) != len(shape) or any(s is not None and s != g for s, g in zip(shape, got)):
             raise LDPrunerError(f"{what}: {k} has shape {got} per item; this U-Net needs {tuple('L' if s is None else s for s in shape)}")
 
-def synthetic_conditioning(unet, batch: int, seq_len: int = 77, seed: int = 0) -> Conditioning | None:
+def synthetic_conditioning(unet,               # a diffusers U-Net
+                           batch: int,         # batch size
+                           seq_len: int = 77,  # text length in tokens
+                           seed: int = 0,      # seed of the random embeddings
+                          ) -> Conditioning | None:
     "Seeded random conditioning of the shapes `unet` needs (for timing); None for an unconditional U-Net."
     req = requirements(unet)
     if not req: return None
@@ -133,7 +142,11 @@ def synthetic_conditioning(unet, batch: int, seq_len: int = 77, seed: int = 0) -
     return Conditioning(**out).to(p.device, p.dtype)
 
 # %% ../nbs/14_conditioning.ipynb #b1b2c3bf
-def save_embeddings(path, cond: Conditioning, uncond: Conditioning | None = None, prompts: list | None = None) -> Path:
+def save_embeddings(path,                                # the safetensors file to write
+                    cond: Conditioning,                  # the prompts' conditioning
+                    uncond: Conditioning | None = None,  # the empty prompt's conditioning (for guidance)
+                    prompts: list | None = None,         # the prompts, stored as the conditions' names
+                   ) -> Path:
     "Write conditioning (and the empty prompt's, under `uncond.`) to a safetensors file, prompts in its metadata."
     from safetensors.torch import save
     from ldpruner.core import atomic_file
@@ -143,7 +156,8 @@ def save_embeddings(path, cond: Conditioning, uncond: Conditioning | None = None
     with atomic_file(path, "wb") as f: f.write(save(t, metadata=meta))
     return Path(path)
 
-def load_embeddings(path) -> tuple[Conditioning, Conditioning | None, list]:
+def load_embeddings(path,  # a safetensors file written by `save_embeddings`
+                   ) -> tuple[Conditioning, Conditioning | None, list]:
     "(conditioning, the empty prompt's or None, prompt names) from a file written by `save_embeddings` (or by hand)."
     from safetensors import safe_open
     path = Path(path)

@@ -20,12 +20,14 @@ class LDPrunerError(ValueError):
     "A problem with the user's input: reported as one line, exit code 2."
 
 # %% ../nbs/00_core.ipynb #0b88df25
-def tensor_bytes(t: torch.Tensor) -> bytes:
+def tensor_bytes(t: torch.Tensor,  # a tensor of any dtype
+                ) -> bytes:
     "The raw bytes of `t` in any dtype (bf16 included, which numpy cannot hold)."
     t = t.detach().cpu().contiguous()
     return t.reshape(-1).view(torch.uint8).numpy().tobytes()
 
-def model_fingerprint(model: torch.nn.Module) -> str:
+def model_fingerprint(model: torch.nn.Module,  # a torch module (a diffusers model's config is included)
+                     ) -> str:
     "A short sha256 of `model`'s config (if it has one) and its state dict."
     h = hashlib.sha256()
     cfg = getattr(model, "config", None)
@@ -41,7 +43,8 @@ def model_fingerprint(model: torch.nn.Module) -> str:
 MARKER = ".ldpruner"    # the file that marks a folder as ldpruner's own
 _reached = {}
 
-def fault_point(name: str):
+def fault_point(name: str,  # the point's name, as `$LDPRUNER_KILL_AT` names it
+               ):
     "Kill this process here if `$LDPRUNER_KILL_AT` names this point and its count (for the fault tests); otherwise nothing."
     want = os.environ.get("LDPRUNER_KILL_AT")
     if not want: return
@@ -68,7 +71,8 @@ def _sweep(path: Path):
         if p.name.endswith(".tmp") or ".old-" in p.name:
             shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
 
-def ensure_writable_dir(path) -> Path:
+def ensure_writable_dir(path,  # a folder to create if needed
+                       ) -> Path:
     "Create `path` (and parents) or raise one clear `LDPrunerError` if that is not possible."
     path = Path(path)
     try:
@@ -79,7 +83,9 @@ def ensure_writable_dir(path) -> Path:
     return path
 
 @contextmanager
-def atomic_file(path, mode="w"):
+def atomic_file(path,      # the file to write
+                mode="w",  # `w` for text, `wb` for bytes
+               ):
     "Open a temporary file beside `path`; on success it is flushed to disk and replaces `path`, on error it is removed."
     path = Path(path)
     ensure_writable_dir(path.parent)
@@ -97,7 +103,9 @@ def atomic_file(path, mode="w"):
         if os.path.exists(tmp): os.unlink(tmp)
         raise
 
-def write_json(path, obj):
+def write_json(path,  # the file to write
+               obj,   # anything `json.dump` takes
+              ):
     "Write `obj` as indented JSON to `path`, atomically."
     with atomic_file(path) as f: json.dump(obj, f, indent=1)
 
@@ -112,7 +120,8 @@ def _finish_tree(root: Path):
     _fsync_dir(root)
 
 @contextmanager
-def atomic_dir(path):
+def atomic_dir(path,  # the folder to build
+              ):
     "Yield a temporary folder beside `path`; on success it is flushed, marked as ldpruner's and becomes `path` (replacing any old one); on error it is removed."
     path = Path(path)
     ensure_writable_dir(path.parent)
@@ -135,12 +144,14 @@ def atomic_dir(path):
         raise
 
 # %% ../nbs/00_core.ipynb #83150fe2
-def is_ldpruner_dir(path) -> bool:
+def is_ldpruner_dir(path,  # a folder
+                   ) -> bool:
     "Whether folder `path` was made by ldpruner (its marker file, or a pruned model's plan from before the marker)."
     path = Path(path)
     return path.is_dir() and ((path / MARKER).is_file() or (path / "plan.json").is_file() or (path / "unet" / "plan.json").is_file())
 
-def is_ldpruner_file(path) -> bool:
+def is_ldpruner_file(path,  # a file
+                    ) -> bool:
     "Whether `path` is a JSON file that ldpruner wrote (its `format` says so)."
     try: return json.loads(Path(path).read_text()).get("format", "").startswith("ldpruner-")
     except Exception: return False
@@ -154,7 +165,11 @@ def _parent_writable(path: Path):
         with tempfile.TemporaryFile(dir=up): pass     # the only sure test (permissions, read-only mounts, /proc); gone at once
     except OSError as e: raise LDPrunerError(f"cannot write to {up}: {e.strerror or e}") from None
 
-def check_output(path, kind: str = "dir", overwrite: bool = False, option: str = "-o") -> Path:
+def check_output(path,                     # the output path a command was given
+                 kind: str = "dir",        # `dir` or `file`
+                 overwrite: bool = False,  # the user passed --overwrite
+                 option: str = "-o",       # the option's name, for the message
+                ) -> Path:
     "Apply ldpruner's rule for an output `path` (`kind` 'dir' or 'file') before any work; return it, or raise one `LDPrunerError`."
     path = Path(path)
     if not path.exists() and not path.is_symlink():
@@ -170,7 +185,8 @@ def check_output(path, kind: str = "dir", overwrite: bool = False, option: str =
 # %% ../nbs/00_core.ipynb #21e19266
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
-def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
+def resolve_device(spec: str | torch.device | None = "auto",  # auto, cpu, cuda, cuda:N, mps, or a `torch.device`
+                  ) -> torch.device:
     "`auto`, `cpu`, `cuda`, `cuda:N` or `mps` as a `torch.device` that exists here, or one `LDPrunerError`."
     spec = "auto" if spec is None else str(spec)
     if spec == "auto": return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -185,7 +201,8 @@ def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
     elif dev.type != "cpu": raise LDPrunerError(f"unsupported device '{spec}'; use auto, cpu, cuda, cuda:N or mps")
     return dev
 
-def resolve_dtype(spec: str | torch.dtype | None = "float32") -> torch.dtype:
+def resolve_dtype(spec: str | torch.dtype | None = "float32",  # float32, float16, bfloat16, or a `torch.dtype`
+                 ) -> torch.dtype:
     "`float32`, `float16` or `bfloat16` as a `torch.dtype`, or one `LDPrunerError`."
     if isinstance(spec, torch.dtype) and spec in DTYPES.values(): return spec
     if spec is None: return torch.float32

@@ -47,7 +47,8 @@ def criteria() -> dict:
         for ep in entry_points(group="ldpruner.criteria"): ep.load()
     return CRITERIA
 
-def get_criterion(name: str) -> Criterion:
+def get_criterion(name: str,  # a registered criterion's name
+                 ) -> Criterion:
     "The criterion registered as `name`, or one `LDPrunerError` naming those there are."
     known = criteria()
     if name not in known: raise LDPrunerError(f"unknown criterion '{name}'; known: {', '.join(known)}")

@@ -11,7 +11,7 @@ import torch
 from diffusers import UNet2DConditionModel, UNet2DModel
 from .core import LDPrunerError
 from .conditioning import Conditioning, check_conditioning, load_embeddings
-from .models import LDM
+from .models import FAMILY_ENCODERS, LDM
 
 # %% auto #0
 __all__ = ['FAMILIES', 'UNET_CLASSES', 'ENCODERS', 'TINY_FAMILIES', 'family_of_index', 'encode_prompts', 'load_pipeline',
@@ -25,7 +25,9 @@ UNET_CLASSES = ("UNet2DConditionModel", "UNet2DModel", "PrunedUNet2DConditionMod
 def _supported() -> str:
     return f"supported: pipelines {', '.join(FAMILIES)} and U-Net folders of {', '.join(UNET_CLASSES[:2])}"
 
-def family_of_index(index: dict, where="") -> str:
+def family_of_index(index: dict,  # a pipeline's `model_index.json` as a dict
+                    where="",     # prefix for the error message
+                   ) -> str:
     "The family of a pipeline from its `model_index.json`, or one `LDPrunerError` naming what was found."
     cls = index.get("_class_name", "?")
     unet = index.get("unet")
@@ -62,12 +64,16 @@ def _encode_audioldm(pipe, prompts, device):
 ENCODERS = {"sd": _encode_sd, "sdxl": _encode_sdxl, "audioldm": _encode_audioldm}
 
 @torch.no_grad()
-def encode_prompts(ldm, prompts) -> tuple[Conditioning, Conditioning]:
+def encode_prompts(ldm,      # a model bundle around a diffusers pipeline
+                   prompts,  # a prompt or a list of them
+                  ) -> tuple[Conditioning, Conditioning]:
     "(conditioning of `prompts`, of the empty prompt) for a pipeline-backed `ldm`, by its pipeline's own encode logic."
     if ldm.family not in ENCODERS: raise LDPrunerError(f"{ldm.name} ({ldm.family}) takes no prompts")
     prompts = [prompts] if isinstance(prompts, str) else list(prompts)
     if not prompts: raise LDPrunerError(f"{ldm.name} is prompt-conditioned: give at least one prompt")
     return ENCODERS[ldm.family](ldm.pipe, prompts, next(ldm.unet.parameters()).device)
+
+FAMILY_ENCODERS.update({family: encode_prompts for family in ENCODERS})     # how an LDM of these families encodes prompts
 
 # %% ../nbs/15_families.ipynb #19897f22
 def _pickle_only(e: Exception) -> bool:
@@ -94,7 +100,11 @@ def _read_json(path: Path) -> dict:
     if not isinstance(d, dict): raise LDPrunerError(f"{path}: not a diffusers config (a JSON {type(d).__name__}, not an object)")
     return d
 
-def load_pipeline(path, name: str | None = None, allow_pickle: bool = False, dtype=None) -> LDM:
+def load_pipeline(path,                        # a diffusers pipeline folder
+                  name: str | None = None,     # what to call the model (default: its path)
+                  allow_pickle: bool = False,  # also load `.bin` (pickle) weights
+                  dtype=None,                  # the dtype to load in (default: as stored)
+                 ) -> LDM:
     "An `LDM` around a diffusers pipeline folder: its U-Net, scheduler, encoders and VAE, family-aware."
     from diffusers import DiffusionPipeline
     path = Path(path)
@@ -111,7 +121,12 @@ def load_pipeline(path, name: str | None = None, allow_pickle: bool = False, dty
                description=f"{index['_class_name']} ({family}) from {name or path}",
                extras=dict(scaling_factor=getattr(getattr(vae, "config", None), "scaling_factor", 1.0) or 1.0))
 
-def load_unet_folder(path, name: str | None = None, allow_pickle: bool = False, embeddings=None, dtype=None) -> LDM:
+def load_unet_folder(path,                        # a diffusers U-Net folder (`config.json` and weights)
+                     name: str | None = None,     # what to call the model
+                     allow_pickle: bool = False,  # also load `.bin` (pickle) weights
+                     embeddings=None,             # a safetensors file of prompt embeddings, for a conditional U-Net
+                     dtype=None,                  # the dtype to load in
+                    ) -> LDM:
     "An `LDM` around a bare U-Net folder; conditional ones take their conditioning from an `embeddings` file."
     path = Path(path)
     cfg = _read_json(path / "config.json")
@@ -122,7 +137,9 @@ def load_unet_folder(path, name: str | None = None, allow_pickle: bool = False, 
     if embeddings is not None: attach_embeddings(ldm, embeddings)
     return ldm
 
-def attach_embeddings(ldm, path) -> LDM:
+def attach_embeddings(ldm,   # the model bundle
+                      path,  # a safetensors file written by `save_embeddings`
+                     ) -> LDM:
     "Give `ldm` the conditions of an embeddings file (checked against its U-Net): they become its default prompts."
     cond, uncond, names = load_embeddings(path)
     check_conditioning(ldm.unet, cond, f"embeddings file {path}")
@@ -216,7 +233,10 @@ def _tiny_ldm(seed: int):
 TINY_FAMILIES = {"sd-1": lambda s: _tiny_sd(False, s), "sd-2": lambda s: _tiny_sd(True, s), "sdxl": _tiny_sdxl,
                  "audioldm": _tiny_audioldm, "ldm": _tiny_ldm}
 
-def tiny_pipeline(family: str, path=None, seed: int = 0):
+def tiny_pipeline(family: str,    # sd-1, sd-2, sdxl, audioldm or ldm
+                  path=None,      # a folder to save it to (`save_pretrained`)
+                  seed: int = 0,  # seed of the random weights
+                 ):
     "A tiny random-weight diffusers pipeline of `family` (sd-1, sd-2, sdxl, audioldm, ldm), saved to `path` if given."
     import warnings
     if family not in TINY_FAMILIES: raise LDPrunerError(f"unknown family '{family}'; known: {', '.join(TINY_FAMILIES)}")

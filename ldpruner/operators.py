@@ -53,7 +53,8 @@ class ResnetShortcut(nn.Module):
         if self.conv_shortcut is not None: x = self.conv_shortcut(x)
         return x if self.output_scale_factor == 1 else x / self.output_scale_factor
 
-def centre_tap(conv: nn.Conv2d) -> nn.Conv2d:
+def centre_tap(conv: nn.Conv2d,  # a 3x3 (or larger) convolution
+              ) -> nn.Conv2d:
     "A 1x1 convolution with `conv`'s stride whose weights are the centre tap of `conv`'s kernel."
     kh, kw = conv.kernel_size
     one = nn.Conv2d(conv.in_channels, conv.out_channels, 1, stride=conv.stride, bias=conv.bias is not None,
@@ -96,7 +97,9 @@ def _conv_kind(conv: nn.Conv2d):
     if conv.in_channels == conv.out_channels and same_size: return "identity"
     return "replace" if k != (1, 1) else None
 
-def operator_kind(module: nn.Module, parent: nn.Module | None):
+def operator_kind(module: nn.Module,         # a submodule of a U-Net
+                  parent: nn.Module | None,  # the module that holds it
+                 ):
     "'identity', 'skip', 'replace', or None if LD-Pruner cannot modify `module` where it sits."
     if isinstance(module, (Attention, FeedForward)) and isinstance(parent, BasicTransformerBlock): return "skip"
     if isinstance(module, Attention):
@@ -138,11 +141,14 @@ def _check_types(types):
 _FLOW = {"conv_in": 0, "time_proj": 0, "time_embedding": 0, "class_embedding": 0, "down_blocks": 1, "mid_block": 2,
          "up_blocks": 3}
 
-def flow_rank(name: str) -> int:
+def flow_rank(name: str,  # an operator's name
+             ) -> int:
     "Where a top-level part sits in the data flow: diffusers registers `mid_block` after `up_blocks`, data passes it before."
     return _FLOW.get(name.split(".")[0], 4)
 
-def find_operators(unet: nn.Module, types=None) -> list[Operator]:
+def find_operators(unet: nn.Module,  # a diffusers U-Net
+                   types=None,       # operator types to keep (default: the paper's; `all` for every type)
+                  ) -> list[Operator]:
     "Every operator of `unet` whose class is in `types` (default `DEFAULT_TYPES`; 'all' for every type) and that LD-Pruner can modify, in data-flow order."
     types, ops = _check_types(types), []
     parents = {f"{n}.{cn}" if n else cn: m for n, m in unet.named_modules() for cn, _ in m.named_children()}
@@ -152,13 +158,16 @@ def find_operators(unet: nn.Module, types=None) -> list[Operator]:
         if kind is not None: ops.append(Operator(name, type(module).__name__, kind))
     return sorted(ops, key=lambda o: flow_rank(o.name))   # stable: module order within each part
 
-def operator_counts(ops) -> dict:
+def operator_counts(ops,  # operators
+                   ) -> dict:
     "How many operators of each type (in `OPERATOR_TYPES` order)."
     c = Counter(o.type for o in ops)
     return {t: c[t] for t in OPERATOR_TYPES if c[t]}
 
 # %% ../nbs/02_operators.ipynb #1f17a53b
-def replacement_for(module: nn.Module, op: Operator) -> nn.Module:
+def replacement_for(module: nn.Module,  # the operator's module
+                    op: Operator,       # the operator
+                   ) -> nn.Module:
     "The stand-in LD-Pruner puts where `module` (operator `op`) was."
     if op.kind == "skip": return Zero()
     if isinstance(module, ResnetBlock2D): return ResnetShortcut(module)
@@ -169,12 +178,15 @@ def replacement_for(module: nn.Module, op: Operator) -> nn.Module:
     if isinstance(module, nn.Conv2d): return centre_tap(module)
     raise LDPrunerError(f"no replacement for {op.name} ({op.type}, {op.kind})")
 
-def resolve_nesting(ops) -> list[Operator]:
+def resolve_nesting(ops,  # operators, possibly one inside another
+                   ) -> list[Operator]:
     "`ops` without those nested inside another of `ops` (the outer modification makes them moot), order kept."
     ops = list(dict.fromkeys(ops))
     return [o for o in ops if not any(p.contains(o) for p in ops)]
 
-def split_name(unet: nn.Module, name: str):
+def split_name(unet: nn.Module,  # a diffusers U-Net
+               name: str,        # a submodule's dotted name
+              ):
     "(parent module, attribute) of the submodule at dotted `name`, or a clear error if there is none."
     parent_name, _, attr = name.rpartition(".")
     try: parent = unet.get_submodule(parent_name) if parent_name else unet
@@ -183,7 +195,10 @@ def split_name(unet: nn.Module, name: str):
         raise LDPrunerError(f"operator '{name}' is not in this model (see `ldpruner operators`)")
     return parent, attr
 
-def get_operator(unet: nn.Module, name: str, types="all") -> Operator:
+def get_operator(unet: nn.Module,  # a diffusers U-Net
+                 name: str,        # the operator's dotted name
+                 types="all",      # operator types it may be
+                ) -> Operator:
     "The `Operator` at dotted `name` in `unet`, or a clear error."
     parent, attr = split_name(unet, name)
     module = parent._modules[attr]
@@ -192,7 +207,9 @@ def get_operator(unet: nn.Module, name: str, types="all") -> Operator:
     return Operator(name, type(module).__name__, kind)
 
 @contextmanager
-def modified(unet: nn.Module, *ops: Operator | str):
+def modified(unet: nn.Module,       # a diffusers U-Net
+             *ops: Operator | str,  # an operator or a list of them
+            ):
     "Run `unet` with `ops` modified inside the block; on exit every original module is back in place."
     ops = resolve_nesting([get_operator(unet, o) if isinstance(o, str) else o for o in ops])
     swapped = []
@@ -208,7 +225,10 @@ def modified(unet: nn.Module, *ops: Operator | str):
 
 # %% ../nbs/02_operators.ipynb #04bf8ab9
 @torch.no_grad()
-def check_all_modifiable(unet: nn.Module, inputs: dict, ops=None) -> dict:
+def check_all_modifiable(unet: nn.Module,  # a diffusers U-Net
+                         inputs: dict,     # keyword arguments of a forward pass
+                         ops=None,         # the operators to try (default: all)
+                        ) -> dict:
     "Modify each operator alone and run `unet`; returns {name: output shape}, raising if any shape is wrong."
     ops = find_operators(unet, "all") if ops is None else ops
     want, shapes = tuple(inputs["sample"].shape), {}
@@ -219,7 +239,9 @@ def check_all_modifiable(unet: nn.Module, inputs: dict, ops=None) -> dict:
     return shapes
 
 # %% ../nbs/02_operators.ipynb #60124fce
-def inventory(unet: nn.Module, types="all") -> dict:
+def inventory(unet: nn.Module,  # a diffusers U-Net
+              types="all",      # operator types (default: the paper's)
+             ) -> dict:
     "{type: {kind: count}} over the operators of `unet`."
     out = {}
     for o in find_operators(unet, types): out.setdefault(o.type, Counter())[o.kind] += 1

@@ -37,7 +37,11 @@ class ReuseSchedule:
     def steps(self) -> int: return len(self.schedule)
 
 # %% ../nbs/18_reuse.ipynb #c79b9ed6
-def deepcache_for_target(unet, steps: int, target: float, costs: torch.Tensor) -> ReuseSchedule:
+def deepcache_for_target(unet,                 # the U-Net the schedule is for
+                         steps: int,           # sampling steps
+                         target: float,        # share of the U-Net's compute to skip (0 to 1)
+                         costs: torch.Tensor,  # each block's share of a forward pass (`block_costs`)
+                        ) -> ReuseSchedule:
     "DeepCache's schedule for `steps` steps whose skipped compute comes nearest `target` (over cache intervals 2..steps)."
     blocks, readers = unet_blocks(unet), block_consumers(unet)
     best = None
@@ -48,8 +52,15 @@ def deepcache_for_target(unet, steps: int, target: float, costs: torch.Tensor) -
     s, interval, removed = best
     return ReuseSchedule(s, "deepcache", blocks, removed, target, dict(interval=interval))
 
-def dipgo_for_target(ldm, steps: int, target: float, costs: torch.Tensor, train_steps: int = 200, batch: int = 8,
-                     seed: int = 0, progress: bool = True) -> ReuseSchedule:
+def dipgo_for_target(ldm,                     # the model bundle (frozen while the gates learn)
+                     steps: int,              # sampling steps
+                     target: float,           # share of the U-Net's compute to skip (0 to 1)
+                     costs: torch.Tensor,     # each block's share of a forward pass (`block_costs`)
+                     train_steps: int = 200,  # gate training steps
+                     batch: int = 8,          # samples per training step
+                     seed: int = 0,           # seed of the training samples
+                     progress: bool = True,   # show a progress bar
+                    ) -> ReuseSchedule:
     "DiP-GO's schedule for `ldm`, gates trained for `train_steps` to skip `target` of the compute over `steps` steps."
     cfg = DipGoConfig(steps=steps, target=target, train_steps=train_steps, batch=batch, seed=seed)
     r = train_dipgo(ldm, cfg, costs=costs, progress=progress)
@@ -58,7 +69,10 @@ def dipgo_for_target(ldm, steps: int, target: float, costs: torch.Tensor, train_
     return ReuseSchedule(r["schedule"], "dipgo", blocks, removed, target, dict(config=r["config"], seconds=r["seconds"]))
 
 # %% ../nbs/18_reuse.ipynb #64652145
-def save_reuse(r: ReuseSchedule, path, unet=None) -> Path:
+def save_reuse(r: ReuseSchedule,  # the schedule
+               path,              # the folder to write
+               unet=None,         # the U-Net it was made on, whose fingerprint is recorded
+              ) -> Path:
     "Write `r` to folder `path` (`reuse.json`), with the fingerprint of the U-Net it was made on if given."
     meta = dict(format="ldpruner-reuse/1", method=r.method, target=r.target, removed_share=r.removed_share, steps=r.steps,
                 blocks=r.blocks, details=r.details, fingerprint=model_fingerprint(unet) if unet is not None else None,
@@ -66,7 +80,8 @@ def save_reuse(r: ReuseSchedule, path, unet=None) -> Path:
     with atomic_dir(path) as tmp: (tmp / REUSE_NAME).write_text(json.dumps(meta, indent=1))
     return Path(path)
 
-def load_reuse(path) -> ReuseSchedule:
+def load_reuse(path,  # a folder written by `save_reuse` (or `ldpruner reuse`)
+              ) -> ReuseSchedule:
     "The schedule saved in folder `path`, or one `LDPrunerError`."
     f = Path(path) / REUSE_NAME
     try: d = json.loads(f.read_text())
@@ -78,14 +93,19 @@ def load_reuse(path) -> ReuseSchedule:
     if s.ndim != 2 or s.shape[1] != len(d.get("blocks", [])): raise LDPrunerError(f"{f}: its schedule does not match its blocks")
     return ReuseSchedule(s, d["method"], d["blocks"], d["removed_share"], d["target"], d.get("details", {}))
 
-def check_reuse(r: ReuseSchedule, unet, steps: int | None = None):
+def check_reuse(r: ReuseSchedule,          # the schedule
+                unet,                      # the U-Net it is to be applied to
+                steps: int | None = None,  # the sampling steps about to run
+               ):
     "Raise one `LDPrunerError` unless `r` fits `unet`'s blocks (and `steps` sampling steps, if given)."
     blocks = unet_blocks(unet)
     if blocks != r.blocks: raise LDPrunerError(f"the reuse schedule is for a U-Net with blocks {', '.join(r.blocks)}; this one has {', '.join(blocks)}")
     if steps is not None and steps != r.steps: raise LDPrunerError(f"the reuse schedule is for {r.steps} sampling steps: use --steps {r.steps}")
 
 @contextmanager
-def reusing(model, schedule):
+def reusing(model,     # a U-Net, an `LDM` or a diffusers pipeline
+            schedule,  # a `ReuseSchedule` or its folder
+           ):
     "Apply a reuse `schedule` (a `ReuseSchedule` or its folder) to `model`: a U-Net, an `LDM` or a diffusers pipeline with a `.unet`."
     r = schedule if isinstance(schedule, ReuseSchedule) else load_reuse(schedule)
     unet = getattr(model, "unet", model)
@@ -93,7 +113,12 @@ def reusing(model, schedule):
     with BlockReuse(unet, r.schedule) as br: yield br
 
 # %% ../nbs/18_reuse.ipynb #5899393c
-def sampling_speedup(ldm, r: ReuseSchedule, repeats: int = 5, n: int = 1, prompts=None) -> dict:
+def sampling_speedup(ldm,               # the model bundle
+                     r: ReuseSchedule,  # the schedule
+                     repeats: int = 5,  # timed runs of each, interleaved
+                     n: int = 1,        # latents per condition per run
+                     prompts=None,      # prompts to sample (default: the model's own)
+                    ) -> dict:
     "Median sampling time of `ldm` with and without reuse schedule `r` ({steps} steps, interleaved), and their ratio."
     check_reuse(r, ldm.unet)
     cond, uncond = ldm.conditions(prompts) if ldm.conditional else (None, None)

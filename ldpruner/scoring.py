@@ -13,7 +13,7 @@ from tqdm import tqdm
 from .core import LDPrunerError, fault_point, model_fingerprint, write_json
 from .criteria import CRITERIA, register_criterion
 from .latents import generate_latents
-from .models import make_scheduler
+from .latents import make_scheduler
 from .operators import Operator, find_operators, modified
 
 # %% auto #0
@@ -23,7 +23,9 @@ __all__ = ['FORMULAS', 'TYPE_COLOURS', 'ld_distances', 'combine', 'ld_score', 'O
 # %% ../nbs/04_scoring.ipynb #2879daa2
 FORMULAS = {"sum": lambda a, s: a + s, "product": lambda a, s: a * s, "avg": lambda a, s: a, "std": lambda a, s: s}
 
-def ld_distances(orig: torch.Tensor, mod: torch.Tensor) -> tuple[float, float]:
+def ld_distances(orig: torch.Tensor,  # the original model's latents `[n, ...]`
+                 mod: torch.Tensor,   # the modified model's latents, same shape
+                ) -> tuple[float, float]:
     "(d_avg, d_std) between two latent sets `[n, ...]`."
     if orig.shape != mod.shape: raise LDPrunerError(f"latent sets differ in shape: {tuple(orig.shape)} vs {tuple(mod.shape)}")
     o, m = orig.double().flatten(1), mod.double().flatten(1)
@@ -31,12 +33,18 @@ def ld_distances(orig: torch.Tensor, mod: torch.Tensor) -> tuple[float, float]:
     d_std = torch.linalg.vector_norm(o.std(0, correction=0) - m.std(0, correction=0)).item()
     return d_avg, d_std
 
-def combine(d_avg: float, d_std: float, formula: str = "sum") -> float:
+def combine(d_avg: float,          # distance between the two sets' means
+            d_std: float,          # distance between their standard deviations
+            formula: str = "sum",  # sum, product, avg or std
+           ) -> float:
     "One of LD-Pruner's score formulas applied to the two distances."
     if formula not in FORMULAS: raise LDPrunerError(f"unknown formula '{formula}'; known: {', '.join(FORMULAS)}")
     return FORMULAS[formula](d_avg, d_std)
 
-def ld_score(orig: torch.Tensor, mod: torch.Tensor, formula: str = "sum") -> float:
+def ld_score(orig: torch.Tensor,    # the original model's latents `[n, ...]`
+             mod: torch.Tensor,     # the modified model's latents
+             formula: str = "sum",  # sum, product, avg or std
+            ) -> float:
     "LD-Pruner's score of a modified latent set `mod` against the original set `orig`."
     return combine(*ld_distances(orig, mod), formula)
 
@@ -131,9 +139,21 @@ def _per_condition(orig, mod):
     pairs = [ld_distances(o, m) for o, m in zip(orig, mod)]
     return [a if math.isfinite(a) else math.inf for a, _ in pairs], [s if math.isfinite(s) else math.inf for _, s in pairs]
 
-def score_operators(unet, operators=None, conditions=None, uncond=None, n: int = 4, steps: int = 10,
-                    guidance_scale: float = 3.0, seed: int = 0, scheduler=None, condition_names=None,
-                    path=None, batch_size=None, progress: bool = True, fingerprint: str | None = None) -> OperatorScores:
+def score_operators(unet,                            # the U-Net whose operators are scored (restored after each)
+                    operators=None,                  # the operators to score (default: all of `find_operators(unet)`)
+                    conditions=None,                 # the conditioning of each prompt (None for an unconditional U-Net)
+                    uncond=None,                     # the empty prompt's conditioning, for guidance
+                    n: int = 4,                      # latents per condition
+                    steps: int = 10,                 # denoising steps
+                    guidance_scale: float = 3.0,     # classifier-free guidance scale
+                    seed: int = 0,                   # seed of the initial noise, shared by every model
+                    scheduler=None,                  # a diffusers scheduler (default: SD's DDIM)
+                    condition_names=None,            # names of the conditions, stored with the scores
+                    path=None,                       # a scores file to resume from and write to after each operator
+                    batch_size=None,                 # latents per U-Net call (default: all at once)
+                    progress: bool = True,           # show a progress bar
+                    fingerprint: str | None = None,  # the stored model's fingerprint when `unet` is a cast or moved copy of it
+                   ) -> OperatorScores:
     """LD-Pruner's Algorithm 1 over `operators` (default: `find_operators(unet)`), resumable through `path`.
     `fingerprint` names the model as stored when `unet` is a cast or moved copy of it (the CLI's --dtype)."""
     scheduler = scheduler or make_scheduler()
@@ -168,7 +188,9 @@ def score_operators(unet, operators=None, conditions=None, uncond=None, n: int =
     return scores
 
 # %% ../nbs/04_scoring.ipynb #ca7c9aaf
-def merge_scores(parts: list, order: list | None = None) -> OperatorScores:
+def merge_scores(parts: list,                # `OperatorScores` made for the same model and protocol
+                 order: list | None = None,  # operator names in the order wanted
+                ) -> OperatorScores:
     "One `OperatorScores` from shards made for the same model and protocol, operators in `order` (names) if given."
     first = parts[0]
     for p in parts[1:]:
@@ -185,8 +207,14 @@ def distributed_rank_world() -> tuple[int, int]:
     if dist.is_available() and dist.is_initialized(): return dist.get_rank(), dist.get_world_size()
     return 0, 1
 
-def score_operators_distributed(unet, operators=None, conditions=None, uncond=None, path=None, progress: bool = True,
-                                **kwargs) -> OperatorScores:
+def score_operators_distributed(unet,                   # the U-Net whose operators are scored
+                                operators=None,         # the operators to score (default: all)
+                                conditions=None,        # the conditioning of each prompt
+                                uncond=None,            # the empty prompt's conditioning
+                                path=None,              # the scores file (each rank keeps its shard beside it)
+                                progress: bool = True,  # show a progress bar on rank 0
+                                **kwargs,               # the rest of `score_operators`' arguments
+                               ) -> OperatorScores:
     "`score_operators` sharded over a torch.distributed group: each rank scores every W-th operator; all get the merged result."
     import torch.distributed as dist
     operators = find_operators(unet) if operators is None else list(operators)
@@ -205,7 +233,10 @@ def score_operators_distributed(unet, operators=None, conditions=None, uncond=No
 # %% ../nbs/04_scoring.ipynb #7dfd4f59
 @register_criterion("ld-pruner", "LD-Pruner: how far the latents' mean and spread move when the operator is modified (Algorithm 1)",
                     formulas=tuple(FORMULAS), shards=True)
-def ld_pruner_scores(ldm, operators, options: dict) -> OperatorScores:
+def ld_pruner_scores(ldm,            # the model bundle
+                     operators,      # the operators to score
+                     options: dict,  # the command line's scoring options: n, steps, guidance, seed, prompts, path, progress
+                    ) -> OperatorScores:
     "LD-Pruner's scores of `operators` of `ldm` under the command line's `options` (n, steps, guidance, seed, prompts, path, progress)."
     prompts, guidance = options.get("prompts"), options.get("guidance", 3.0)
     cond, uncond = ldm.conditions(prompts)
@@ -221,12 +252,17 @@ TYPE_COLOURS = {"ResnetBlock2D": "#1f77b4", "Transformer2DModel": "#ff7f0e", "Ba
                 "Attention": "#d62728", "FeedForward": "#9467bd", "Downsample2D": "#8c564b", "Upsample2D": "#e377c2",
                 "Conv2d": "#7f7f7f", "GroupNorm": "#bcbd22", "LayerNorm": "#17becf"}
 
-def stage_of(name: str) -> str:
+def stage_of(name: str,  # an operator's name
+            ) -> str:
     "The top-level U-Net stage an operator sits in (`down_blocks.1`, `mid_block`, ...)."
     parts = name.split(".")
     return ".".join(parts[:2]) if parts[0] in ("down_blocks", "up_blocks") else parts[0]
 
-def plot_importance(scores: OperatorScores, formula: str = "sum", title: str | None = None, ax=None):
+def plot_importance(scores: OperatorScores,    # `OperatorScores` to draw
+                    formula: str = "sum",      # score formula
+                    title: str | None = None,  # the figure's title
+                    ax=None,                   # a matplotlib axis to draw on (default: a new figure)
+                   ):
     "Bar chart of each operator's score (log scale, network order, coloured by type, stages marked)."
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch

@@ -33,7 +33,8 @@ def _read_text(path: Path) -> str:
     except FileNotFoundError: raise LDPrunerError(f"no such file: {path}") from None
     except (OSError, UnicodeDecodeError) as e: raise LDPrunerError(f"{path}: unreadable ({type(e).__name__})") from None
 
-def read_records(path) -> list[dict]:
+def read_records(path,  # a `.jsonl` or `.csv` file
+                ) -> list[dict]:
     "The rows of a `.jsonl` or `.csv` file as dicts, or one `LDPrunerError`."
     path = Path(path)
     text = _read_text(path)
@@ -41,7 +42,9 @@ def read_records(path) -> list[dict]:
     try: return [json.loads(l) for l in text.splitlines() if l.strip()]
     except json.JSONDecodeError as e: raise LDPrunerError(f"{path}: not JSON lines (line {e.lineno if hasattr(e, 'lineno') else '?'})") from None
 
-def read_prompts(path, column: str | None = None) -> list[str]:
+def read_prompts(path,                       # a `.txt` file (a prompt a line), or `.jsonl` / `.csv` with a text or caption column
+                 column: str | None = None,  # the column to read
+                ) -> list[str]:
     "Prompts from a `.txt` file (one a line) or a `.jsonl` / `.csv` file with a `text` or `caption` column."
     path = Path(path)
     if path.suffix in (".jsonl", ".csv"): prompts = [p for p in _column(read_records(path), path, column) if p]
@@ -50,7 +53,9 @@ def read_prompts(path, column: str | None = None) -> list[str]:
     return prompts
 
 # %% ../nbs/16_userdata.ipynb #2010c4d3
-def read_imagefolder(path, caption_column: str | None = None) -> list[tuple[Path, str]]:
+def read_imagefolder(path,                               # an imagefolder: images and a `metadata.jsonl`
+                     caption_column: str | None = None,  # the caption column (default: text, or caption)
+                    ) -> list[tuple[Path, str]]:
     "(image path, caption) for each row of an imagefolder's `metadata.jsonl`, or one `LDPrunerError` saying what is wrong."
     path = Path(path)
     if not path.is_dir(): raise LDPrunerError(f"no such data folder: {path}")
@@ -65,7 +70,9 @@ def read_imagefolder(path, caption_column: str | None = None) -> list[tuple[Path
     caps = _column(rows, meta, caption_column)
     return [(path / r["file_name"], c) for r, c in zip(rows, caps)]
 
-def load_image(path, size) -> torch.Tensor | None:
+def load_image(path,  # an image file
+               size,  # the square side to resize and centre-crop to
+              ) -> torch.Tensor | None:
     "`[C, H, W]` in [-1, 1]: shorter side resized to `size`, centre-cropped to `size` x `size`; None if it cannot be decoded."
     from PIL import Image, UnidentifiedImageError
     try:
@@ -82,7 +89,9 @@ def load_image(path, size) -> torch.Tensor | None:
 # %% ../nbs/16_userdata.ipynb #a74a68e2
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 
-def read_audiofolder(path, caption_column: str | None = None) -> list[tuple[Path, str]]:
+def read_audiofolder(path,                               # a folder of audio clips, with an optional `metadata.jsonl`
+                     caption_column: str | None = None,  # the caption column
+                    ) -> list[tuple[Path, str]]:
     "(clip path, caption or '') of an audio folder: its `metadata.jsonl` rows, else every audio file in name order."
     path = Path(path)
     if not path.is_dir(): raise LDPrunerError(f"no such data folder: {path}")
@@ -107,13 +116,15 @@ def _fit(y: np.ndarray, n: int) -> np.ndarray:
     "`y` cut or zero-padded to `n` samples."
     return np.pad(y[:n], (0, max(0, n - len(y))))
 
-def load_clip_mel(path) -> torch.Tensor | None:
+def load_clip_mel(path,  # an audio file
+                 ) -> torch.Tensor | None:
     "The reference audio model's log-mel image `[1, N_MELS, FRAMES]` of a clip, or None if it cannot be decoded."
     from ldpruner.data import FRAMES, HOP, SR, audio_to_mel
     y = _read_mono(path, SR)
     return None if y is None else torch.from_numpy(audio_to_mel(_fit(y, FRAMES * HOP)))[None]
 
-def audioldm_settings(ldm) -> dict:
+def audioldm_settings(ldm,  # a model bundle around an AudioLDM pipeline
+                     ) -> dict:
     "AudioLDM's mel front end as its pipeline implies: sampling rate and hop from the vocoder, mel bands and frames from the VAE and U-Net."
     voc, f = ldm.pipe.vocoder.config, 2 ** (len(ldm.vae.config.block_out_channels) - 1)
     _, h, w = ldm.latent_shape
@@ -121,7 +132,9 @@ def audioldm_settings(ldm) -> dict:
     n_fft = 1 << round(math.log2(6.4 * hop))     # AudioLDM's window for its hop (1024 at 160), scaled for other vocoders
     return dict(sr=voc.sampling_rate, hop=hop, n_fft=n_fft, n_mels=w * f, frames=h * f)
 
-def audioldm_mel(path, settings: dict) -> torch.Tensor | None:
+def audioldm_mel(path,            # an audio file
+                 settings: dict,  # `audioldm_settings(ldm)`
+                ) -> torch.Tensor | None:
     "AudioLDM's log-mel image `[1, frames, n_mels]` of a clip (the VAE's input), or None if it cannot be decoded."
     import librosa
     sr, hop, n_fft = settings["sr"], settings["hop"], settings["n_fft"]
@@ -137,13 +150,15 @@ def cache_dir() -> Path:
     if os.environ.get("LDPRUNER_CACHE"): return Path(os.environ["LDPRUNER_CACHE"])
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ldpruner"
 
-def image_size(ldm) -> int:
+def image_size(ldm,  # the model bundle
+              ) -> int:
     "The pixel resolution of `ldm`'s U-Net: latent size times the VAE's downsampling."
     if ldm.vae is None: raise LDPrunerError(f"{ldm.name} has no VAE to encode images with")
     s = ldm.latent_shape[1]
     return s * 2 ** (len(ldm.vae.config.block_out_channels) - 1)
 
-def is_audio_model(ldm) -> bool:
+def is_audio_model(ldm,  # the model bundle
+                  ) -> bool:
     "Whether `ldm` works on audio (the reference audio task, or AudioLDM)."
     return ldm.extras.get("task") == "uag" or ldm.family == "audioldm"
 
@@ -164,7 +179,12 @@ def _data_key(items, size, vae) -> str:
     return h.hexdigest()[:24]
 
 @torch.no_grad()
-def encode_folder(ldm, path, caption_column: str | None = None, batch: int = 16, progress: bool = True) -> tuple:
+def encode_folder(ldm,                                # the model whose VAE encodes the data
+                  path,                               # an imagefolder or an audio folder
+                  caption_column: str | None = None,  # the caption column
+                  batch: int = 16,                    # samples per VAE call
+                  progress: bool = True,              # show a progress bar
+                 ) -> tuple:
     "(latents `[N, C, h, w]`, captions or None, info) of an image or audio folder through `ldm`'s VAE, from the cache when it is there."
     from safetensors.torch import load_file, save
     from ldpruner.models import check_vocabulary
@@ -204,7 +224,11 @@ def _captions(ldm, caps):
     return caps if ldm.conditional else None
 
 # %% ../nbs/16_userdata.ipynb #1fc08734
-def folder_samples(ldm, path, caption_column: str | None = None, n: int | None = None) -> tuple[torch.Tensor, list]:
+def folder_samples(ldm,                                # the model bundle
+                   path,                               # an imagefolder or an audio folder
+                   caption_column: str | None = None,  # the caption column
+                   n: int | None = None,               # at most this many samples
+                  ) -> tuple[torch.Tensor, list]:
     "(images `[N, 3, H, W]` or mel images `[N, 1, M, F]` in [-1, 1], their captions) of a folder, as `ldm` sees it; undecodable ones skipped."
     read, load = _reader(ldm)
     got = [(load(f), c) for f, c in read(path, caption_column)[:n]]
@@ -213,14 +237,24 @@ def folder_samples(ldm, path, caption_column: str | None = None, n: int | None =
     return torch.stack([x for x, _ in got]), [c for _, c in got]
 
 # %% ../nbs/16_userdata.ipynb #6e1837a5
-def check_paths(named: dict):
+def check_paths(named: dict,  # {option name: path or None}
+               ):
     "Raise one `LDPrunerError` for the first of {option: path or None} whose path does not exist."
     for what, p in named.items():
         if p is not None and not Path(p).exists(): raise LDPrunerError(f"{what}: no such file or folder: {p}")
 
-def evaluate_folder(ldm, path, caption_column: str | None = None, n: int | None = None, steps: int = 20,
-                    guidance_scale: float = 3.0, seed: int = 0, fid_weights=None, clip=None, fad_weights=None,
-                    fid_extractor=None) -> tuple[dict, list]:
+def evaluate_folder(ldm,                                # the model to evaluate
+                    path,                               # an imagefolder or an audio folder
+                    caption_column: str | None = None,  # the caption column
+                    n: int | None = None,               # at most this many samples (default: one per caption)
+                    steps: int = 20,                    # denoising steps
+                    guidance_scale: float = 3.0,        # classifier-free guidance scale
+                    seed: int = 0,                      # sampling seed
+                    fid_weights=None,                   # Inception weights for FID
+                    clip=None,                          # a CLIP model folder for the CLIP score
+                    fad_weights=None,                   # VGGish weights for FAD
+                    fid_extractor=None,                 # a feature extractor to use in place of Inception (tests)
+                   ) -> tuple[dict, list]:
     "({metric (extractor): value, 'samples': N}, notes) for `ldm` on a folder's captions and images (or clips)."
     from ldpruner.metrics import (FeatureView, Uint8Adapter, clip_score, feature_label, frechet_distance, generate_images,
                                   inception_extractor, vggish_extractor)
@@ -246,7 +280,13 @@ def evaluate_folder(ldm, path, caption_column: str | None = None, n: int | None 
     return {**out, "samples": len(gen), "steps": steps}, notes
 
 # %% ../nbs/16_userdata.ipynb #8b90413a
-def evaluate_prompts(ldm, prompts, clip, steps: int = 20, guidance_scale: float = 3.0, seed: int = 0) -> tuple[dict, list]:
+def evaluate_prompts(ldm,                          # the model to evaluate
+                     prompts,                      # the prompts to generate from
+                     clip,                         # a CLIP model folder
+                     steps: int = 20,              # denoising steps
+                     guidance_scale: float = 3.0,  # classifier-free guidance scale
+                     seed: int = 0,                # sampling seed
+                    ) -> tuple[dict, list]:
     "({'CLIP score (...)': value, 'samples': N}, notes): one sample per prompt, scored against it with the CLIP at `clip`."
     from ldpruner.metrics import clip_score, generate_images
     if not ldm.conditional: raise LDPrunerError(f"{ldm.name} is unconditional: it takes no prompts")

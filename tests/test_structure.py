@@ -1,0 +1,47 @@
+"""The library's structure: its modules import one another without a loop (each `from ldpruner.X import ...`, at the
+top of a module or inside a function, points down a tree; the criteria registry loads the modules that register
+criteria by name, on first use, which is how plug-ins work, not a loop between definitions), and every public
+function documents its parameters."""
+import ast
+from pathlib import Path
+
+PKG = Path(__file__).resolve().parents[1] / "ldpruner"
+
+
+def imports() -> dict:
+    graph = {}
+    for f in PKG.glob("*.py"):
+        if f.name.startswith("_"): continue
+        deps = set()
+        for n in ast.walk(ast.parse(f.read_text())):
+            if isinstance(n, ast.ImportFrom) and n.module:
+                mod = ("ldpruner." + n.module) if n.level == 1 else n.module
+                if mod.startswith("ldpruner."): deps.add(mod.split(".")[1])
+        graph[f.stem] = deps - {f.stem}
+    return graph
+
+
+def test_no_import_loop():
+    graph, loops = imports(), []
+    def walk(node, path):
+        for d in graph.get(node, ()):
+            if d in path: loops.append(" -> ".join(path[path.index(d):] + [d]))
+            else: walk(d, path + [d])
+    for n in graph: walk(n, [n])
+    assert len(graph) > 10 and not loops, sorted(set(loops))
+
+
+def test_every_public_function_has_docments():
+    "Each parameter of each exported function carries its comment, so the docs show a parameter table (nbdev docments)."
+    missing = []
+    for f in PKG.glob("*.py"):
+        if f.name.startswith("_"): continue
+        src = f.read_text(); lines = src.splitlines(); tree = ast.parse(src)
+        names = next((ast.literal_eval(n.value) for n in tree.body if isinstance(n, ast.Assign)
+                      and any(getattr(t, "id", "") == "__all__" for t in n.targets)), [])
+        for n in tree.body:
+            if isinstance(n, ast.FunctionDef) and n.name in names:
+                a = n.args
+                args = a.posonlyargs + a.args + a.kwonlyargs + [x for x in (a.vararg, a.kwarg) if x]
+                if not all("#" in lines[x.lineno - 1] for x in args): missing.append(f"{f.stem}.{n.name}")
+    assert not missing, missing
