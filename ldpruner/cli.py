@@ -15,11 +15,12 @@ from .core import (LDPrunerError, MARKER, atomic_dir, atomic_file, check_output,
 from .models import REFERENCES, cast
 from .operators import find_operators, inventory, operator_counts, OPERATOR_TYPES
 from .pruning import is_pruned_dir, load_model, prune, pruned_class, save_pruned, save_pruned_model
+from .blockreuse import block_costs
 from .reuse import REUSE_METHODS, check_reuse, deepcache_for_target, dipgo_for_target, load_reuse, reusing, sampling_speedup, save_reuse
 from .scoring import FORMULAS, OperatorScores, distributed_rank_world, plot_importance, score_operators_distributed
 from .finetune import DistillConfig, distill, plot_history, task_latents
 from .metrics import evaluate
-from .baselines import BK_SDM_VARIANTS, bk_sdm_feature_map, bk_sdm_unet
+from .bksdm import BK_SDM_VARIANTS, bk_sdm_feature_map, bk_sdm_unet
 from .criteria import criteria, get_criterion
 from .userdata import check_paths, encode_folder, evaluate_folder, evaluate_prompts, read_prompts
 
@@ -344,7 +345,6 @@ def cmd_reuse(a,  # the parsed command line
     check_output(a.output, "dir", a.overwrite)
     if not 0 < a.target < 1: raise LDPrunerError(f"--target {a.target}: the share of compute to skip is between 0 and 1")
     ldm = _load(a.model, a)
-    from ldpruner.baselines import block_costs
     costs = block_costs(ldm.unet, ldm.unet_inputs(2), repeats=a.repeats)
     if a.method == "deepcache": r = deepcache_for_target(ldm.unet, a.steps, a.target, costs)
     else: r = dipgo_for_target(ldm, a.steps, a.target, costs, train_steps=a.train_steps, batch=a.batch, seed=a.seed)

@@ -111,7 +111,8 @@ def _by_speedup(unet, ranked, target, inputs, repeats, max_rounds=12):
     prof = latency_profile(unet, inputs, names, repeats=max(5, repeats // 3))
     total = compare_latency({"original": unet}, inputs, repeats=repeats)["original"]
     reach = predicted_speedup(total, prof, names)
-    if reach < target: raise LDPrunerError(f"a {target:g}x speedup is out of reach: removing every scored operator would give about {reach:.2f}x")
+    if target > 1.5 * reach:     # clearly out of reach; near the estimate, the measured search decides (and warns if short)
+        raise LDPrunerError(f"a {target:g}x speedup is out of reach: removing every scored operator would give about {reach:.2f}x")
     plan, rest = [], list(ranked)
     while rest and predicted_speedup(total, prof, [p.name for p in plan]) < target:
         plan = _add(plan, rest.pop(0))

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import torch
 from .core import LDPrunerError, atomic_dir, model_fingerprint
-from .baselines import (BlockReuse, DipGoConfig, block_consumers, block_costs, deepcache_schedule, kept_compute,
-                                train_dipgo, unet_blocks)
+from .blockreuse import BlockReuse, block_consumers, block_costs, deepcache_schedule, kept_compute, unet_blocks
+from .dipgo import DipGoConfig, train_dipgo
 from .latents import generate_latents
 
 # %% auto #0

@@ -108,7 +108,7 @@ def _plan(a, profile):
 def stage_plan(a):
     import torch
     from ldpruner.bench import compare_latency, count_params, predicted_speedup
-    from ldpruner.baselines import bk_sdm_unet
+    from ldpruner.bksdm import bk_sdm_unet
     prof = json.loads(Path(a.profile).read_text())
     dtype = getattr(torch, a.dtype)
     u = build(a.arch, a.device, dtype)
