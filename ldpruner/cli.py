@@ -276,6 +276,9 @@ def cmd_finetune(a,  # the parsed command line
                 ):
     if not is_pruned_dir(a.model): raise LDPrunerError(f"finetune takes a pruned-model folder (from `ldpruner prune` or `run`), not '{a.model}'")
     out = check_output(a.output, "dir", a.overwrite)
+    ckpt = out.parent / f".{out.name}.checkpoint"
+    if ckpt.exists() and not (is_ldpruner_dir(ckpt) or (ckpt / "state.json").is_file()):    # ours (older ones lack the marker)
+        raise LDPrunerError(f"{ckpt}: finetune keeps its checkpoint there, and something ldpruner did not make is in the way; move it, or choose another -o")
     if a.data.isdigit() and int(a.data) < 1: raise LDPrunerError(f"--data {a.data}: give at least 1 sample, or a data folder")
     if a.grad_accum > a.batch: raise LDPrunerError(f"--grad-accum {a.grad_accum} is larger than --batch {a.batch}: each piece needs a sample")
     if not a.data.isdigit(): check_paths({"--data": a.data})
@@ -293,7 +296,6 @@ def cmd_finetune(a,  # the parsed command line
               (", latents read from the cache" if info["cached"] else f", latents cached in {info['file']}"), file=sys.stderr)
     cfg = DistillConfig(steps=a.steps, batch=a.batch, lr=a.lr, task=a.task_weight, out_kd=a.out_kd, feat_kd=a.feat_kd,
                         normalize=a.normalize, seed=a.seed, save_every=a.save_every, grad_accum=a.grad_accum)
-    ckpt = out.parent / f".{out.name}.checkpoint"
     method = (getattr(ldm.unet, "ldpruner_report", None) or {}).get("method", "")     # a BK-SDM student distils at BK-SDM's points
     fmap = bk_sdm_feature_map(method.removeprefix("bk-sdm-")) if method.startswith("bk-sdm-") else None
     res = distill(ldm.unet, teacher.unet, lat, cfg, prompts=prompts, ldm=teacher, path=ckpt, device=device, mixed_precision=mixed,

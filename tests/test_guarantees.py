@@ -25,6 +25,7 @@ def ws(tmp_path_factory):
     d = tmp_path_factory.mktemp("ws")
     (d / "user").mkdir(); (d / "user" / "thesis.tex").write_text("years of work")
     (d / "notes.txt").write_text("a user's file")
+    (d / ".thesis.checkpoint").mkdir(); (d / ".thesis.checkpoint" / "draft.tex").write_text("a user's folder")
     assert ldpruner("score", *FAST, *TYPES, "-o", d / "scores.json").returncode == 0
     good = json.loads((d / "scores.json").read_text())
     first = next(iter(good["operators"]))
@@ -51,6 +52,7 @@ CASES = [
     (["prune", "--operators", *OPS, "-o", "notes.txt", "--overwrite"], "never turns a file into a folder"),
     (["finetune", "pruned", "-o", "user", "--steps", "1"], "did not make"),
     (["finetune", "pruned", "-o", "notes.txt", "--steps", "1"], "never turns a file into a folder"),
+    (["finetune", "pruned", "-o", "thesis", "--steps", "1"], "keeps its checkpoint there"),        # .thesis.checkpoint is the user's
     (["run", "-o", "user"], "did not make"),
     (["run", "-o", "notes.txt"], "never turns a file into a folder"),
     (["score", "-o", "user"], "a folder is there"),
