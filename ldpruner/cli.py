@@ -10,14 +10,14 @@ from pathlib import Path
 
 import torch
 from .bench import compare_latency, count_params, device_name, latency_profile, predicted_speedup, unet_inputs
-from .core import (LDPrunerError, MARKER, atomic_dir, atomic_file, check_output, ensure_writable_dir, is_ldpruner_dir,
+from .core import (LDPrunerError, atomic_dir, atomic_file, check_output, is_ldpruner_dir,
                            model_fingerprint, resolve_device, resolve_dtype, write_json)
 from .models import REFERENCES, cast
-from .operators import find_operators, inventory, operator_counts, OPERATOR_TYPES
-from .pruning import is_pruned_dir, load_model, prune, pruned_class, save_pruned, save_pruned_model
+from .operators import find_operators, operator_counts, OPERATOR_TYPES
+from .pruning import is_pruned_dir, load_model, prune, pruned_class, save_pruned_model
 from .blockreuse import block_costs
 from .reuse import REUSE_METHODS, check_reuse, deepcache_for_target, dipgo_for_target, load_reuse, reusing, sampling_speedup, save_reuse
-from .scoring import FORMULAS, OperatorScores, distributed_rank_world, plot_importance, score_operators_distributed
+from .scoring import FORMULAS, OperatorScores, distributed_rank_world, plot_importance
 from .finetune import DistillConfig, distill, plot_history, task_latents
 from .metrics import evaluate
 from .bksdm import BK_SDM_VARIANTS, bk_sdm_feature_map, bk_sdm_unet
