@@ -9,7 +9,7 @@ import torch
 from diffusers import DDPMScheduler
 from tqdm import tqdm
 from .core import LDPrunerError, model_fingerprint
-from .finetune import task_latents
+from .tasks import task_latents
 from .latents import SD_SCHEDULER_CONFIG
 from .operators import find_operators, modified
 from .scoring import OperatorScores

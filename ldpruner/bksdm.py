@@ -5,10 +5,13 @@
 # %% ../nbs/13a_bksdm.ipynb #0e03baa5
 from __future__ import annotations
 from diffusers import UNet2DConditionModel
+from torch import nn
+from .bench import count_params
 from .core import LDPrunerError
+from .pruning import PruneRecord, as_pruned
 
 # %% auto #0
-__all__ = ['BK_SDM_VARIANTS', 'bk_sdm_config', 'bk_sdm_unet', 'bk_sdm_feature_map']
+__all__ = ['BK_SDM_VARIANTS', 'bk_sdm_config', 'bk_sdm_unet', 'bk_sdm_student', 'bk_sdm_feature_map']
 
 # %% ../nbs/13a_bksdm.ipynb #cef6d32d
 BK_SDM_VARIANTS = ("base", "small", "tiny")
@@ -56,8 +59,16 @@ def bk_sdm_unet(unet: UNet2DConditionModel,  # the teacher: an SD-structured `UN
     p = next(unet.parameters())
     student = student.to(device=p.device).eval()
     if p.dtype != student.dtype: student = student.to(dtype=p.dtype)
-    student.bk_sdm_variant = variant
     return student
+
+# %% ../nbs/13a_bksdm.ipynb #8484de39
+def bk_sdm_student(unet: UNet2DConditionModel,  # the teacher: an SD-structured `UNet2DConditionModel`
+                   variant: str = "base",       # base, small or tiny
+                  ) -> nn.Module:
+    "BK-SDM's `variant` student of `unet` as a pruned model whose `PruneRecord` names the method."
+    student = bk_sdm_unet(unet, variant)
+    report = dict(method=f"bk-sdm-{variant}", operators=0, params_original=count_params(unet), params_pruned=count_params(student))
+    return as_pruned(student, PruneRecord([], report=report))
 
 # %% ../nbs/13a_bksdm.ipynb #a7afd767
 def bk_sdm_feature_map(variant: str = "base",  # base, small or tiny

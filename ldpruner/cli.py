@@ -9,25 +9,26 @@ from dataclasses import asdict
 from pathlib import Path
 
 import torch
-from .bench import compare_latency, count_params, device_name, latency_profile, predicted_speedup, unet_inputs
+from .bench import count_params, device_name
 from .core import (LDPrunerError, atomic_dir, atomic_file, check_output, is_ldpruner_dir,
                            model_fingerprint, resolve_device, resolve_dtype, write_json)
-from .models import REFERENCES, cast
+from .models import cast
 from .operators import find_operators, operator_counts, OPERATOR_TYPES
-from .pruning import is_pruned_dir, load_model, prune, pruned_class, save_pruned_model
+from .pruning import is_pruned_dir, prune, record_of, save_pruned_model
+from .references import REFERENCES, load_model
+from .report import bench, format_bench, format_reuse_bench, history_csv, write_report
 from .blockreuse import block_costs
 from .reuse import REUSE_METHODS, check_reuse, deepcache_for_target, dipgo_for_target, load_reuse, reusing, sampling_speedup, save_reuse
 from .scoring import FORMULAS, OperatorScores, distributed_rank_world, plot_importance
-from .finetune import DistillConfig, distill, plot_history, task_latents
-from .metrics import evaluate
-from .bksdm import BK_SDM_VARIANTS, bk_sdm_feature_map, bk_sdm_unet
-from .criteria import criteria, get_criterion
+from .finetune import DistillConfig, distill, plot_history
+from .tasks import evaluate, task_latents
+from .bksdm import BK_SDM_VARIANTS, bk_sdm_feature_map, bk_sdm_student
+from .criteria import check_formula, criteria, get_criterion
 from .userdata import check_paths, encode_folder, evaluate_folder, evaluate_prompts, read_prompts
 
 # %% auto #0
 __all__ = ['DEFAULT_MODEL', 'ISSUES_URL', 'COUNT', 'SEED', 'WEIGHT', 'POSITIVE', 'cmd_operators', 'cmd_score', 'cmd_prune',
-           'bench', 'format_bench', 'cmd_bench', 'write_report', 'cmd_run', 'cmd_finetune', 'history_csv', 'cmd_eval',
-           'cmd_reuse', 'build_parser', 'main']
+           'cmd_bench', 'cmd_run', 'cmd_finetune', 'cmd_eval', 'cmd_reuse', 'build_parser', 'main']
 
 # %% ../nbs/07_cli.ipynb #40ef7c1e
 DEFAULT_MODEL = "tiny-t2i"
@@ -101,9 +102,7 @@ def _score(ldm, a, path, criterion: str = "ld-pruner", progress=True):
 def cmd_score(a,  # the parsed command line
              ):
     check_output(a.output, "file", a.overwrite)
-    crit = get_criterion(a.criterion)
-    if a.formula not in crit.formulas:
-        raise LDPrunerError(f"--formula {a.formula} combines LD-Pruner's two distances; {crit.name} gives one score per operator: use {' or '.join(crit.formulas)}")
+    check_formula(a.criterion, a.formula)
     ldm = _load(a.model, a)
     if a.overwrite: Path(a.output).unlink(missing_ok=True)     # asked for: start afresh instead of resuming
     sc = _score(ldm, a, a.output, a.criterion)
@@ -139,66 +138,29 @@ def _check_prune_args(a):
         raise LDPrunerError(f"--k {a.k} is larger than the number of candidate operators in {a.scores} ({len(sc.operators)})")
     sc.score(a.formula)                                # a formula the scores' criterion does not answer: one line, now
 
-def _bk_sdm(ldm, method: str):
-    "BK-SDM's student of MODEL (blocks removed, weights copied by its map), as a pruned model whose plan records the method."
-    student = bk_sdm_unet(ldm.unet, method.removeprefix("bk-sdm-"))
-    student.__class__ = pruned_class(type(student))
-    student.ldpruner_plan = []
-    student.ldpruner_report = dict(method=method, operators=0, params_original=count_params(ldm.unet), params_pruned=count_params(student))
-    return student
-
 def cmd_prune(a,  # the parsed command line
              ):
     check_output(a.output, "dir", a.overwrite)
     _check_prune_args(a)
     ldm = _load(a.model, a)
-    pruned = _bk_sdm(ldm, a.method) if a.method else _prune_from_args(ldm, a)
+    pruned = bk_sdm_student(ldm.unet, a.method.removeprefix("bk-sdm-")) if a.method else _prune_from_args(ldm, a)
     _save_pruned(ldm, pruned, a.output, _base_of(a.model, ldm))
-    r = pruned.ldpruner_report
+    r = record_of(pruned).report
     if a.method: print(f"{a.method} student: {r['params_original']/1e6:.2f}M -> {r['params_pruned']/1e6:.2f}M parameters; saved to {a.output}"); return
     print(f"pruned {r['operators']} operators: {r['params_original']/1e6:.2f}M -> {r['params_pruned']/1e6:.2f}M parameters; saved to {a.output}")
 
 def _base_of(spec, ldm):
     if spec in REFERENCES: return spec
-    if is_pruned_dir(spec): return getattr(ldm.unet, "ldpruner_base", None)
+    if is_pruned_dir(spec): return record_of(ldm.unet).base
     return str(Path(spec).resolve()) if Path(spec).is_dir() else spec
 
 # %% ../nbs/07_cli.ipynb #6cd42d3f
-def bench(base_unet,                   # the original U-Net
-          pruned_unet,                 # the pruned one
-          batch: int = 2,              # batch size of the timed forward pass
-          repeats: int = 30,           # timed calls of each, interleaved
-          inputs: dict | None = None,  # keyword arguments of a forward pass (default `unet_inputs`)
-         ) -> dict:
-    "Parameters, interleaved median latencies, measured and predicted speedup of `pruned_unet` over `base_unet`."
-    inputs = inputs or unet_inputs(base_unet, batch=batch)
-    removed = [o["name"] for o in getattr(pruned_unet, "ldpruner_plan", [])]
-    lat = compare_latency({"original": base_unet, "pruned": pruned_unet}, inputs, repeats=repeats)
-    prof = latency_profile(base_unet, inputs, removed, repeats=max(5, repeats // 3)) if removed else {}
-    total = lat["original"]
-    return dict(device=device_name(inputs["sample"].device), dtype=str(inputs["sample"].dtype).removeprefix("torch."), batch=batch, repeats=repeats,
-                params_original=count_params(base_unet), params_pruned=count_params(pruned_unet),
-                latency_original_ms=1e3 * lat["original"], latency_pruned_ms=1e3 * lat["pruned"],
-                measured_speedup=lat["original"] / lat["pruned"],
-                predicted_speedup=predicted_speedup(total, prof, removed) if removed else 1.0,
-                removed_share_of_latency=sum(prof.values()) / total if removed else 0.0)
-
-def format_bench(b: dict,  # what `bench` returned
-                ) -> str:
-    return (f"device: {b['device']}, {b.get('dtype', 'float32')}, batch {b['batch']}, median of {b['repeats']} interleaved runs after warm-up\n"
-            f"parameters: {b['params_original']/1e6:.3f}M -> {b['params_pruned']/1e6:.3f}M ({1 - b['params_pruned']/b['params_original']:.1%} fewer)\n"
-            f"latency: {b['latency_original_ms']:.2f} ms -> {b['latency_pruned_ms']:.2f} ms\n"
-            f"speedup: measured {b['measured_speedup']:.2f}x; predicted {b['predicted_speedup']:.2f}x "
-            f"(removed operators took {b['removed_share_of_latency']:.1%} of the original's latency)")
-
 def _bench_reuse(a):
     "`bench MODEL --reuse DIR`: sampling with the schedule against sampling without it, interleaved."
     r = load_reuse(a.reuse)
     ldm = _load(a.model, a)
     b = sampling_speedup(ldm, r, repeats=a.repeats)
-    print(f"device: {device_name(next(ldm.unet.parameters()).device)}; {r.method} schedule, {r.steps} steps, skipping "
-          f"{r.removed_share:.1%} of the U-Net's compute; median of {a.repeats} interleaved sampling runs after warm-up\n"
-          f"sampling: {b['sampling_original_s']:.3f} s -> {b['sampling_reuse_s']:.3f} s; speedup: measured {b['measured_speedup']:.2f}x")
+    print(format_reuse_bench(b, r, device_name(next(ldm.unet.parameters()).device), a.repeats))
     if a.json: write_json(a.json, {"format": "ldpruner-bench/1", **b})
 
 def cmd_bench(a,  # the parsed command line
@@ -207,39 +169,12 @@ def cmd_bench(a,  # the parsed command line
     if a.reuse: return _bench_reuse(a)
     if a.base is None and not is_pruned_dir(a.model): raise LDPrunerError("bench needs a pruned model, or --base to compare against")
     ldm = _load(a.model, a)
-    base = _load(a.base or ldm.unet.ldpruner_base, a)
+    base = _load(a.base or record_of(ldm.unet).base, a)
     b = bench(base.unet, ldm.unet, batch=a.batch, repeats=a.repeats, inputs=base.unet_inputs(a.batch))
     print(format_bench(b))
     if a.json: write_json(a.json, {"format": "ldpruner-bench/1", **b})
 
 # %% ../nbs/07_cli.ipynb #f8b54dc2
-def write_report(out: Path,  # the run's folder
-                 ldm,        # the model bundle
-                 a,          # the parsed command line
-                 sc,         # the scores
-                 pruned,     # the pruned U-Net
-                 b,          # what `bench` returned
-                ) -> str:
-    rank, score = sc.ranking(a.formula), sc.score(a.formula)
-    plan = pruned.ldpruner_plan
-    lines = [f"# ldpruner run: {ldm.name}", "", f"Model: {ldm.description or ldm.name}", "",
-             "## Protocol", "",
-             f"- operators scored: {len(rank)} (types: {', '.join(sorted({r['type'] for r in sc.operators.values()}))})",
-             f"- conditions: {len(sc.conditions)} ({'; '.join(sc.conditions)})",
-             f"- latents per condition n = {a.n}, {a.steps} {type(ldm.scheduler).__name__} steps ({sc.protocol.get('prediction_type', 'epsilon')}), guidance {a.guidance}, seed {a.seed}",
-             f"- device {sc.protocol.get('device', 'cpu')}, dtype {sc.protocol.get('dtype', 'float32')}",
-             f"- score formula: {a.formula}; selection: " + (f"k = {a.k}" if a.k else f"target speedup {a.speedup}x"),
-             f"- scoring took {sum(r['seconds'] for r in sc.operators.values()):.1f} s", "",
-             "## Result", "", "```", format_bench(b), "```", "",
-             f"## Plan ({len(plan)} operators)", "", "| operator | type | modification | score |", "|---|---|---|---|"]
-    lines += [f"| `{o['name']}` | {o['type']} | {o['kind']} | {score.get(o['name'], float('nan')):.4g} |" for o in plan]
-    lines += ["", "## Most important operators", "", "| operator | type | score |", "|---|---|---|"]
-    lines += [f"| `{n}` | {sc.operators[n]['type']} | {score[n]:.4g} |" for n in rank[::-1][:10]]
-    lines += ["", "![importance](importance.png)", ""]
-    text = "\n".join(lines)
-    with atomic_file(out / "report.md") as f: f.write(text)
-    return text
-
 def _run_folder(path, overwrite: bool) -> Path:
     "The run's folder (already checked): the same one again, its scores resuming; or a new, marked one, also with --overwrite."
     path = Path(path)
@@ -267,7 +202,7 @@ def cmd_run(a,  # the parsed command line
     b = bench(ldm.unet, pruned, batch=a.batch, repeats=a.repeats, inputs=inputs)
     _save_pruned(ldm, pruned, out / "pruned", _base_of(a.model, ldm))
     write_json(out / "bench.json", {"format": "ldpruner-bench/1", **b})
-    write_report(out, ldm, a, sc, pruned, b)
+    write_report(out, ldm, vars(a), sc, pruned, b)
     print(format_bench(b))
     print(f"report written to {out / 'report.md'} ({time.time() - t0:.0f} s)")
 
@@ -286,7 +221,7 @@ def cmd_finetune(a,  # the parsed command line
     mixed = {"float32": "no", "float16": "fp16", "bfloat16": "bf16"}[str(resolve_dtype(a.dtype))[6:]]
     f32 = argparse.Namespace(**{**vars(a), "dtype": "float32"})    # weights train in float32; --dtype sets autocast
     ldm = _load(a.model, f32)
-    base = getattr(ldm.unet, "ldpruner_base", None)
+    base = record_of(ldm.unet).base
     if not base: raise LDPrunerError(f"{a.model}: its plan names no base model to distil from")
     teacher = _load(base, f32)
     if a.data.isdigit(): lat, prompts = task_latents(teacher, int(a.data), seed=a.seed + 1)
@@ -296,7 +231,7 @@ def cmd_finetune(a,  # the parsed command line
               (", latents read from the cache" if info["cached"] else f", latents cached in {info['file']}"), file=sys.stderr)
     cfg = DistillConfig(steps=a.steps, batch=a.batch, lr=a.lr, task=a.task_weight, out_kd=a.out_kd, feat_kd=a.feat_kd,
                         normalize=a.normalize, seed=a.seed, save_every=a.save_every, grad_accum=a.grad_accum)
-    method = (getattr(ldm.unet, "ldpruner_report", None) or {}).get("method", "")     # a BK-SDM student distils at BK-SDM's points
+    method = (record_of(ldm.unet).report or {}).get("method", "")     # a BK-SDM student distils at BK-SDM's points
     fmap = bk_sdm_feature_map(method.removeprefix("bk-sdm-")) if method.startswith("bk-sdm-") else None
     res = distill(ldm.unet, teacher.unet, lat, cfg, prompts=prompts, ldm=teacher, path=ckpt, device=device, mixed_precision=mixed,
                   feature_map=fmap)
@@ -310,15 +245,6 @@ def cmd_finetune(a,  # the parsed command line
     shutil.rmtree(ckpt, ignore_errors=True)
     h = res["history"]
     print(f"distilled {cfg.steps} steps on {len(lat)} latents; loss {h[0]['loss']:.4f} -> {h[-1]['loss']:.4f}; saved to {out}")
-
-def history_csv(history: list,  # a distillation history: one dict per step
-               ) -> str:
-    "A distillation history as CSV text (step, loss and its parts), for a spreadsheet or pandas."
-    import csv
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(history[0]) if history else ["step", "loss"], lineterminator="\n")
-    w.writeheader(); w.writerows(history)
-    return buf.getvalue()
 
 def cmd_eval(a,  # the parsed command line
             ):

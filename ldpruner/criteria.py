@@ -9,7 +9,7 @@ from typing import Callable
 from .core import LDPrunerError
 
 # %% auto #0
-__all__ = ['CRITERIA', 'Criterion', 'register_criterion', 'criteria', 'get_criterion']
+__all__ = ['CRITERIA', 'Criterion', 'register_criterion', 'criteria', 'get_criterion', 'check_formula']
 
 # %% ../nbs/17_criteria.ipynb #dce56f50
 @dataclass
@@ -53,3 +53,14 @@ def get_criterion(name: str,  # a registered criterion's name
     known = criteria()
     if name not in known: raise LDPrunerError(f"unknown criterion '{name}'; known: {', '.join(known)}")
     return known[name]
+
+# %% ../nbs/17_criteria.ipynb #078a6342
+def check_formula(criterion: str,  # the name of the criterion that made the scores
+                  formula: str,    # the score formula asked for
+                 ):
+    "Raise one `LDPrunerError` unless scores of `criterion` answer `formula`."
+    known = criteria()
+    allowed = known[criterion].formulas if criterion in known else ("sum",)
+    if formula not in allowed:
+        raise LDPrunerError(f"formula '{formula}' combines LD-Pruner's two distances; these are {criterion} scores, one score "
+                            f"per operator: use {' or '.join(allowed)}")

@@ -18,28 +18,7 @@ from .models import cast, quiet_hf
 from .conditioning import Conditioning
 
 # %% auto #0
-__all__ = ['task_latents', 'feature_points', 'FeatureTap', 'distill_loss', 'DistillConfig', 'lr_at', 'task_target', 'distill',
-           'plot_history']
-
-# %% ../nbs/11_finetune.ipynb #ed0cc33b
-@torch.no_grad()
-def task_latents(ldm,               # a model of a reference task
-                 n: int,            # samples
-                 seed: int = 1,     # the seed
-                 batch: int = 256,  # images per VAE call
-                ) -> tuple[torch.Tensor, list | None]:
-    "(scaled latents `[n, C, h, w]`, captions or None) of the task a reference model was trained on."
-    from ldpruner import data
-    task = ldm.extras.get("task")
-    if task == "t2i": x, prompts, _ = data.shapes_dataset(n, size=32, seed=seed)
-    elif task == "uig":
-        x, prompts = data.digits_dataset()[0], None
-        x = x[torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:n]]
-    elif task == "uag": x, prompts = data.audio_dataset(n, seed=seed)[0], None
-    else: raise LDPrunerError(f"{ldm.name} has no built-in training data: pass your own latents (and prompts) to distill")
-    scale = ldm.extras.get("scaling_factor", 1.0)
-    lat = torch.cat([ldm.vae.encode(x[i:i + batch]).latent_dist.mean for i in range(0, len(x), batch)]) * scale
-    return lat, prompts
+__all__ = ['feature_points', 'FeatureTap', 'distill_loss', 'DistillConfig', 'lr_at', 'task_target', 'distill', 'plot_history']
 
 # %% ../nbs/11_finetune.ipynb #8bcd9b75
 def feature_points(unet,  # a diffusers U-Net

@@ -18,7 +18,7 @@ from .data import ATTRIBUTES
 __all__ = ['VGGISH_SR', 'VGGISH_BANDS', 'VGGISH_FRAMES', 'DomainNet', 'FeatureView', 'LogitView', 'train_domain_net', 'accuracy',
            'feature_label', 'frechet_distance', 'inception_score', 'inception_extractor', 'to_uint8_rgb',
            'Uint8Adapter', 'ClipFeatures', 'clip_loader', 'clip_score', 'VGGish', 'vggish_examples', 'VGGishOnMels',
-           'vocoder_audio', 'vggish_extractor', 'generate_images', 'alignment', 'evaluate']
+           'vocoder_audio', 'vggish_extractor', 'generate_images', 'alignment']
 
 # %% ../nbs/09_metrics.ipynb #72af9fe3
 class DomainNet(nn.Module):
@@ -280,32 +280,3 @@ def alignment(images: torch.Tensor,  # generated images
         res[k] = (out[k].argmax(1) == want).float().mean().item()
     res["all"] = sum(res.values()) / len(res)
     return res
-
-# %% ../nbs/09_metrics.ipynb #a0668034
-def evaluate(ldm,                          # a model of a reference task
-             n: int = 72,                  # samples
-             steps: int = 20,              # denoising steps
-             guidance_scale: float = 3.0,  # classifier-free guidance scale
-             seed: int = 0,                # the seed
-            ) -> dict:
-    "Quality of a model of a reference task on domain features: {metric (extractor): value, 'samples': n}."
-    from ldpruner import data
-    task, net = ldm.extras.get("task"), ldm.extras.get("domain_net")
-    if task not in ("t2i", "uig", "uag") or net is None:
-        raise LDPrunerError(f"{ldm.name}: evaluation needs a model of a reference task (tiny-t2i, tiny-uig, tiny-uag, or one pruned from them)")
-    fe = FeatureView(net); lab = feature_label(fe)
-    if task == "t2i":
-        objs = data.eval_objects()
-        per = max(1, round(n / len(objs)))
-        gen = generate_images(ldm, [data.caption([o]) for o in objs], n=per, steps=steps, guidance_scale=guidance_scale, seed=seed)
-        out = {f"alignment {k} (attribute classifier)": v for k, v in alignment(gen, [o for o in objs for _ in range(per)], net).items()}
-        real = data.shapes_dataset(len(gen), size=32, seed=123, split="eval")[0]
-        out.update({f"FID ({lab})": frechet_distance(real, gen, fe), f"IS ({lab})": inception_score(gen, LogitView(net, "class"))})
-    elif task == "uig":
-        gen = generate_images(ldm, n=n, steps=steps, seed=seed)
-        out = {f"FID ({lab})": frechet_distance(data.digits_dataset()[0][:len(gen)], gen, fe),
-               f"IS ({lab})": inception_score(gen, LogitView(net, "digit"))}
-    else:
-        gen = generate_images(ldm, n=n, steps=steps, seed=seed)
-        out = {f"FAD ({lab})": frechet_distance(data.audio_dataset(len(gen), seed=99)[0], gen, fe)}
-    return {**out, "samples": len(gen), "steps": steps}

@@ -18,10 +18,9 @@ from .latents import SD_SCHEDULER_CONFIG, make_scheduler
 
 # %% auto #0
 __all__ = ['SD14_UNET_CONFIG', 'TINY_SD_CONFIG', 'TINY_UNCOND_CONFIG', 'SPECIAL_TOKENS', 'FAMILY_ENCODERS', 'SHAPE_WORDS',
-           'DEFAULT_PROMPTS', 'REFERENCE_NAMES', 'REFERENCES', 'unet_from_config', 'tiny_unet', 'tiny_uncond_unet',
-           'WordTokenizer', 'build_tokenizer', 'check_vocabulary', 'tiny_text_encoder', 'quiet_hf', 'cast', 'LDM',
-           'UnconditionalLDMPipeline', 'tiny_ldm_random', 'weights_root', 'save_reference', 'verify_reference',
-           'load_reference']
+           'DEFAULT_PROMPTS', 'unet_from_config', 'tiny_unet', 'tiny_uncond_unet', 'WordTokenizer', 'build_tokenizer',
+           'check_vocabulary', 'tiny_text_encoder', 'quiet_hf', 'cast', 'LDM', 'UnconditionalLDMPipeline',
+           'tiny_ldm_random']
 
 # %% ../nbs/01_models.ipynb #c186d0cf
 SD14_UNET_CONFIG = dict(
@@ -292,92 +291,3 @@ def tiny_ldm_random(seed: int = 0,  # seed of the random weights
                prompts=list(DEFAULT_PROMPTS),
                description="SD-v1.x block structure at tiny widths with RANDOM weights (seeded): it proves the mechanics, "
                            "not the quality; trained reference models replace it")
-
-# %% ../nbs/01_models.ipynb #0cc97c70
-REFERENCE_NAMES = ("tiny-t2i", "tiny-uig", "tiny-uag")
-_PARTS = ("unet", "vae", "text_encoder", "domain")
-
-def weights_root() -> Path:
-    "Where the shipped reference weights live (inside the installed package)."
-    from importlib.resources import files
-    return Path(str(files("ldpruner"))) / "weights"
-
-def _sha256(path: Path) -> str:
-    import hashlib
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""): h.update(chunk)
-    return h.hexdigest()
-
-def save_reference(path,                      # the folder to write
-                   ldm: "LDM",                # the model bundle
-                   domain_net=None,           # its task's domain classifier
-                   meta: dict | None = None,  # what to record with it (task, training)
-                  ) -> Path:
-    "Write a reference model folder: config.json, half-precision safetensors, tokenizer, SHA256SUMS (atomically)."
-    from safetensors.torch import save_file
-    from ldpruner.core import atomic_dir
-    modules = dict(unet=ldm.unet, vae=ldm.vae, text_encoder=ldm.text_encoder, domain=domain_net)
-    cfg = dict(meta or {}, name=ldm.name, description=ldm.description, prompts=ldm.prompts,
-               scaling_factor=ldm.extras.get("scaling_factor", 1.0),
-               unet={"_class_name": type(ldm.unet).__name__, **{k: v for k, v in dict(ldm.unet.config).items() if not k.startswith("_")}},
-               vae=None if ldm.vae is None else {k: v for k, v in dict(ldm.vae.config).items() if not k.startswith("_")},
-               text_encoder=None if ldm.text_encoder is None else ldm.text_encoder.config.to_diff_dict(),
-               domain=None if domain_net is None else dict(in_channels=domain_net.body[0][0].in_channels, heads=domain_net.heads_spec,
-                                                           width=domain_net.body[0][0].out_channels, num_features=domain_net.num_features, name=domain_net.name))
-    with atomic_dir(path) as tmp:
-        for part, mod in modules.items():
-            if mod is not None: save_file({k: v.detach().half().contiguous() for k, v in mod.state_dict().items()}, str(tmp / f"{part}.safetensors"))
-        if ldm.tokenizer is not None: ldm.tokenizer.save_pretrained(tmp / "tokenizer")
-        (tmp / "config.json").write_text(json.dumps(cfg, indent=1, default=list))
-        files = sorted(p for p in tmp.rglob("*") if p.is_file())
-        (tmp / "SHA256SUMS").write_text("".join(f"{_sha256(p)}  {p.relative_to(tmp).as_posix()}\n" for p in files))
-    return Path(path)
-
-def verify_reference(path: Path,  # a reference model's folder
-                    ):
-    "Raise `LDPrunerError` unless every file listed in SHA256SUMS is there with its checksum."
-    sums = path / "SHA256SUMS"
-    if not sums.is_file(): raise LDPrunerError(f"{path}: no SHA256SUMS (incomplete reference folder)")
-    for line in sums.read_text().splitlines():
-        digest, name = line.split(maxsplit=1)
-        f = path / name
-        if not f.is_file(): raise LDPrunerError(f"{path}: {name} is missing")
-        if _sha256(f) != digest: raise LDPrunerError(f"{path}: {name} is corrupt or truncated (checksum mismatch)")
-
-def _load_module(module, file: Path):
-    from safetensors.torch import load_file
-    state = {k: v.float() for k, v in load_file(str(file)).items()}
-    module.load_state_dict(state, strict=True, assign=True)
-    return module.eval()
-
-def load_reference(name: str,  # tiny-t2i, tiny-uig, tiny-uag or tiny-sd-random
-                   root=None,  # where the references are (default: the package's)
-                  ) -> "LDM":
-    "A bundled reference model (`tiny-t2i`, `tiny-uig`, `tiny-uag`) as an `LDM`, checksums verified."
-    from accelerate import init_empty_weights
-    from diffusers import AutoencoderKL
-    if name not in REFERENCE_NAMES: raise LDPrunerError(f"unknown reference '{name}'; known: {', '.join(REFERENCE_NAMES)}")
-    path = Path(root or weights_root()) / name
-    if not path.is_dir(): raise LDPrunerError(f"reference '{name}' is not in this installation ({path}); train it with nbs/20_train_t2i.ipynb (and 21, 22)")
-    verify_reference(path)
-    cfg = json.loads((path / "config.json").read_text())
-    unet = _load_module(unet_from_config(cfg["unet"], device="meta"), path / "unet.safetensors")
-    with init_empty_weights(): vae = AutoencoderKL.from_config(cfg["vae"])
-    vae = _load_module(vae, path / "vae.safetensors")
-    vae.register_to_config(scaling_factor=cfg["scaling_factor"])
-    tok = enc = None
-    if cfg.get("text_encoder"):
-        from transformers import CLIPTextConfig, CLIPTextModel
-        with init_empty_weights(): enc = CLIPTextModel(CLIPTextConfig(**cfg["text_encoder"]))
-        enc = _load_module(enc, path / "text_encoder.safetensors")
-        tok = WordTokenizer.from_pretrained(path / "tokenizer")
-    extras = dict(scaling_factor=cfg["scaling_factor"], task=cfg.get("task"), trained=cfg.get("trained"), path=str(path))
-    if cfg.get("domain"):
-        from ldpruner.metrics import DomainNet
-        extras["domain_net"] = _load_module(DomainNet(**cfg["domain"]), path / "domain.safetensors")
-    return LDM(name=name, unet=unet, tokenizer=tok, text_encoder=enc, vae=vae, prompts=cfg["prompts"],
-               description=cfg["description"], extras=extras)
-
-# %% ../nbs/01_models.ipynb #7c15b353
-REFERENCES = {"tiny-sd-random": tiny_ldm_random, **{n: (lambda n=n: load_reference(n)) for n in REFERENCE_NAMES}}

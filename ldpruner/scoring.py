@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 from .core import LDPrunerError, fault_point, model_fingerprint, write_json
-from .criteria import CRITERIA, register_criterion
+from .criteria import check_formula, register_criterion
 from .latents import generate_latents
 from .latents import make_scheduler
 from .operators import Operator, find_operators, modified
@@ -96,10 +96,7 @@ class OperatorScores:
 
     def score(self, formula: str = "sum") -> dict:
         "{operator: score summed over conditions}, in network order; `formula` must be one the scores' criterion answers."
-        allowed = tuple(FORMULAS) if self.criterion == "ld-pruner" else CRITERIA[self.criterion].formulas if self.criterion in CRITERIA else ("sum",)
-        if formula in FORMULAS and formula not in allowed:
-            raise LDPrunerError(f"formula '{formula}' combines LD-Pruner's two distances; these are {self.criterion} scores, one number "
-                                f"per operator: use {' or '.join(allowed)}")
+        if formula in FORMULAS: check_formula(self.criterion, formula)
         return {n: sum(combine(a, s, formula) for a, s in zip(r["d_avg"], r["d_std"])) for n, r in self.operators.items()}
 
     def ranking(self, formula: str = "sum") -> list[str]:

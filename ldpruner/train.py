@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
 from tqdm import tqdm
 from .latents import SD_SCHEDULER_CONFIG
-from .models import weights_root
+from .references import weights_root
 
 # %% auto #0
 __all__ = ['vae_config', 'train_vae', 'encode_latents', 'latent_scale', 'train_unet', 'in_test', 'sized', 'training_output_dir',

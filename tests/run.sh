@@ -12,7 +12,7 @@ if git rev-parse --git-dir >/dev/null 2>&1; then
     echo "FAIL: nbdev_clean changed nbs/: commit clean notebooks"; git status --porcelain -- nbs; exit 1
   fi
 fi
-echo "== docs: README.md up to date with nbs/index.ipynb, every notebook renders to HTML (offline, no Quarto)"
+echo "== docs: README.md up to date with nbs/index.ipynb; the site builds (nbdev's processing, Material for MkDocs, --strict)"
 python tools/build_docs.py --check --site "${DOCS_DIR:-_docs}"
 echo "== nbdev_test (notebooks at their test configuration)"
 nbdev_test --n_workers 1 --timing

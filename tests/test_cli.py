@@ -1,7 +1,7 @@
 "The `ldpruner` command end to end, in a temporary folder, as a user runs it."
 import json
 from pathlib import Path
-from conftest import FAST, check_bad, ldpruner
+from conftest import FAST, check_bad, ldpruner, ldpruner_inproc
 
 
 def test_run_writes_the_report(tmp_path):
@@ -20,7 +20,7 @@ def test_run_writes_the_report(tmp_path):
     assert not list(out.glob(".*tmp"))            # no temporary file left behind
 
     # bench on the saved pruned model, against its base named in the plan
-    r = ldpruner("bench", out / "pruned", "--repeats", "5", "--json", tmp_path / "b.json")
+    r = ldpruner_inproc("bench", out / "pruned", "--repeats", "5", "--json", tmp_path / "b.json")
     assert r.returncode == 0, r.stderr
     assert "measured" in r.stdout and json.loads((tmp_path / "b.json").read_text())["measured_speedup"] > 0
 
@@ -30,22 +30,22 @@ def test_operators_score_prune(tmp_path):
     assert r.returncode == 0
     ops = json.loads(r.stdout)
     assert len(ops) == 108 and {o["kind"] for o in ops} == {"identity", "skip", "replace"}
-    r = ldpruner("score", "-o", tmp_path / "s.json", *FAST, "--types", "Transformer2DModel", "Downsample2D")
+    r = ldpruner_inproc("score", "-o", tmp_path / "s.json", *FAST, "--types", "Transformer2DModel", "Downsample2D")
     assert r.returncode == 0, r.stderr
     s = json.loads((tmp_path / "s.json").read_text())
     assert len(s["operators"]) == 16 + 3
-    r = ldpruner("prune", "--scores", tmp_path / "s.json", "--k", "4", "-o", tmp_path / "p")
+    r = ldpruner_inproc("prune", "--scores", tmp_path / "s.json", "--k", "4", "-o", tmp_path / "p")
     assert r.returncode == 0, r.stderr
     plan = json.loads((tmp_path / "p" / "plan.json").read_text())
     assert len(plan["operators"]) == 4 and plan["base"] == "tiny-t2i"
-    r = ldpruner("prune", "--operators", "mid_block.attentions.0", "up_blocks.3.resnets.2", "-o", tmp_path / "q")
+    r = ldpruner_inproc("prune", "--operators", "mid_block.attentions.0", "up_blocks.3.resnets.2", "-o", tmp_path / "q")
     assert r.returncode == 0, r.stderr
     # a pruned folder is itself a MODEL: it can be listed and pruned further
-    r = ldpruner("operators", tmp_path / "q", "--json")
+    r = ldpruner_inproc("operators", tmp_path / "q", "--json")
     assert r.returncode == 0 and len(json.loads(r.stdout)) < len(ops)
 
 
-def _bad(args, tmp_path, needle): check_bad(ldpruner, args, tmp_path, needle)
+def _bad(args, tmp_path, needle): check_bad(ldpruner_inproc, args, tmp_path, needle)   # fresh processes: test_guarantees
 
 
 def test_bad_input(tmp_path):
@@ -59,11 +59,11 @@ def test_bad_input(tmp_path):
 
 
 def test_k_too_large_and_foreign_scores(tmp_path):
-    r = ldpruner("score", "-o", tmp_path / "s.json", *FAST, "--types", "Downsample2D")
+    r = ldpruner_inproc("score", "-o", tmp_path / "s.json", *FAST, "--types", "Downsample2D")
     assert r.returncode == 0, r.stderr
     _bad(["prune", "--scores", tmp_path / "s.json", "--k", "4", "-o", tmp_path / "p"], tmp_path, "larger than the number of candidate")
     # scores made for tiny-sd-random, applied to another model (a pruned one has other weights and structure)
-    r = ldpruner("prune", "--operators", "mid_block.attentions.0", "-o", tmp_path / "other")
+    r = ldpruner_inproc("prune", "--operators", "mid_block.attentions.0", "-o", tmp_path / "other")
     assert r.returncode == 0
     _bad(["prune", tmp_path / "other", "--scores", tmp_path / "s.json", "--k", "1", "-o", tmp_path / "p"], tmp_path, "another model")
     (tmp_path / "corrupt.json").write_text("{not json")

@@ -55,7 +55,7 @@ def test_saved_pruned_pipeline_reloads_pruned_in_a_fresh_process(pipes, tmp_path
     assert r.returncode != 0 and "ldpruner.pruning" in r.stderr
     r = run("import ldpruner.pruning\n", tmp_path / "a.npy")
     assert r.returncode == 0 and r.stdout.startswith("PrunedUNet2DConditionModel"), r.stderr
-    from ldpruner.pruning import load_model
+    from ldpruner.references import load_model
     import numpy
     ldm = load_model(str(tmp_path / "p"))
     assert type(ldm.unet).__name__ == "PrunedUNet2DConditionModel"

@@ -45,3 +45,15 @@ def test_every_public_function_has_docments():
                 args = a.posonlyargs + a.args + a.kwonlyargs + [x for x in (a.vararg, a.kwarg) if x]
                 if not all("#" in lines[x.lineno - 1] for x in args): missing.append(f"{f.stem}.{n.name}")
     assert not missing, missing
+
+
+def test_no_state_stuck_onto_modules():
+    "What ldpruner did to a U-Net is a `PruneRecord` in its config, not attributes set on the torch module."
+    stuck = []
+    for f in PKG.glob("*.py"):
+        for n in ast.walk(ast.parse(f.read_text())):
+            if isinstance(n, ast.Assign):
+                for t in n.targets:
+                    for x in ast.walk(t):
+                        if isinstance(x, ast.Attribute) and x.attr.startswith(("ldpruner_", "bk_sdm_")): stuck.append(f"{f.stem}: .{x.attr}")
+    assert not stuck, stuck

@@ -1,7 +1,7 @@
 "The reference models ship inside the wheel and load, as diffusers pipelines too, from an installed (not editable) copy, with no network."
 import os, subprocess, sys, textwrap, zipfile
 from pathlib import Path
-from ldpruner.models import REFERENCE_NAMES
+from ldpruner.references import REFERENCE_NAMES
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -23,7 +23,7 @@ def test_wheel_ships_and_loads_the_references(tmp_path):
     code = textwrap.dedent(f"""
         import ldpruner, torch
         assert ldpruner.__file__.startswith({str(site)!r}), ldpruner.__file__
-        from ldpruner.models import load_reference, REFERENCE_NAMES
+        from ldpruner.references import load_reference, REFERENCE_NAMES
         for n in REFERENCE_NAMES:
             m = load_reference(n)
             assert m.extras["path"].startswith({str(site)!r})

@@ -93,7 +93,7 @@ def _plan(a, profile):
     from ldpruner.pruning import lowest_k, ranked_operators
     ops = {o["name"]: Operator(**o) for o in profile["operators"]}
     if a.arch != "sdxl":
-        from ldpruner.models import load_reference
+        from ldpruner.references import load_reference
         from ldpruner.scoring import score_operators
         ref = load_reference("tiny-t2i")
         cond, uncond = ref.conditions()
@@ -145,11 +145,11 @@ def stage_prune(a):
     "Peak memory of prune(speedup=...): one copy of the U-Net, operators removed round by round on it."
     import torch
     from ldpruner.baselines import random_scores
-    from ldpruner.pruning import prune
+    from ldpruner.pruning import prune, record_of
     u = build(a.arch, a.device, getattr(torch, a.dtype))
     t0 = time.time()
     p = prune(u, random_scores(u), speedup=a.speedup, inputs=inputs(u, a.arch), repeats=a.repeats)
-    r = p.ldpruner_report
+    r = record_of(p).report
     return dict(arch=a.arch, stage="prune", target=a.speedup, measured_speedup=r["measured_speedup"], predicted_speedup=r["predicted_speedup"],
                 operators=r["operators"], seconds=time.time() - t0, peak_rss_gb=peak_rss_gb())
 

@@ -1,89 +1,232 @@
-"""Build the docs without Quarto: nbdev's own notebook processing (directives, show_doc), rendered by nbconvert.
+"""Build the documentation site and the README from the notebooks.
 
-    python tools/build_docs.py            # README.md from nbs/index.ipynb, and _docs/*.html for every notebook
-    python tools/build_docs.py --check    # fail if README.md is not what nbs/index.ipynb renders to
+    python tools/build_docs.py            # README.md from nbs/index.ipynb, and the site in _docs/ (open _docs/index.html)
+    python tools/build_docs.py --check    # the same, but fail if README.md is not what nbs/index.ipynb renders to
 
-Quarto (what `nbdev_docs` uses) cannot be installed on our machines; `_quarto.yml` stays for where it can.
+Each notebook goes through nbdev's own documentation processors (`nbdev.processors.FilterDefaults`: directives,
+`show_doc` with its docments parameter tables, cross-reference links; what `nbdev_docs` does before Quarto), then
+nbconvert's Markdown exporter, and Material for MkDocs builds the site. Material renders nbdev's Markdown as it is
+(tables, attribute lists on links, raw HTML outputs such as audio players) and gives a sidebar, search that runs in
+the browser from a static folder, a table of contents and previous/next links; Quarto, which `nbdev_docs` needs,
+cannot be installed on our machines (`_quarto.yml` stays for those who have it).
 """
-import argparse, json, re, sys
+import argparse, json, re, shutil, subprocess, sys, warnings
 from pathlib import Path
 
 import nbformat
-from nbconvert import HTMLExporter, MarkdownExporter
+from nbconvert import MarkdownExporter
 from nbconvert.preprocessors import TagRemovePreprocessor
 from nbdev.processors import FilterDefaults
 from execnb.nbio import read_nb
 
+# nbdev notes cells that mix imports with code (it runs only the imports for show_doc): true here, and not a problem
+warnings.filterwarnings("ignore", message="Found cells containing imports and other code")
 ROOT = Path(__file__).resolve().parents[1]
 NBS = ROOT / "nbs"
+SRC = ROOT / "_docs_src"            # the generated Markdown (git-ignored)
 HEADER = "<!-- generated from nbs/index.ipynb by tools/build_docs.py: edit the notebook, not this file -->\n\n"
+NBDEV_SITE = "https://ldpruner.github.io/ldpruner/"    # where nbdev's settings put the site: its links become relative
+NBDEV_SRC = re.compile(r"https://github\.com/ldpruner/ldpruner/blob/[^/]+/ldpruner/(\w+)\.py#L(\d+)")
+
+# the sidebar label of each experiment notebook: the paper item (or role) it stands for, and what it does
+EXPERIMENTS = {"20_train_t2i": "Training tiny-t2i", "21_train_uig": "Training tiny-uig", "22_train_uag": "Training tiny-uag",
+               "23_reference_quality": "Figs. 10-12: the reference models", "24_finetune_t2i": "Tab. 3: preserved weights vs scratch",
+               "25_protocols": "§3.3: cheaper scoring protocols", "26_compare_t2i": "Tab. 1, Fig. 7a: beside the other methods",
+               "27_dipgo_t2i": "DiP-GO, DeepCache: reuse across steps", "28_audio_uag": "Tab. 2: audio",
+               "29_formulas_t2i": "Figs. 6-7: score formulas", "30_threshold_t2i": "Tab. 1 past 2x: after distillation",
+               "31_userdata_t2i": "Your own data, from the CLI"}
+
+
+def page_name(nb: Path) -> str:
+    """The page a notebook becomes: a library notebook's as nbdev names it (number dropped: 06_pruning -> pruning), which
+    is where nbdev's cross-reference links point; an experiment keeps its number (25_protocols is not `protocols`)."""
+    if nb.stem == "index" or nb.stem in EXPERIMENTS: return nb.stem
+    return re.sub(r"^\d+[a-z]?_", "", nb.stem)
+
+
+def notebooks() -> list[Path]:
+    return sorted(p for p in NBS.glob("*.ipynb") if not p.name.startswith("_"))
+
+
+def is_experiment(nb: Path) -> bool:
+    "Library notebooks export a module; the others (from 20 on) are experiments."
+    return nb.stem != "index" and not any(c.cell_type == "code" and "#| default_exp" in c.source for c in read_nb(nb).cells)
+
+
+def frontmatter(nb: Path) -> tuple[str, str]:
+    "(title, summary) from the notebook's first markdown cell (`# title` and `> summary`)."
+    src = next((c.source for c in read_nb(nb).cells if c.cell_type == "markdown"), "")
+    title = re.search(r"^#\s+(.+)$", src, re.M)
+    summ = re.search(r"^>\s*(.+(?:\n>.*)*)", src, re.M)
+    return (title.group(1).strip() if title else nb.stem), (re.sub(r"\n>\s*", " ", summ.group(1)).strip() if summ else "")
 
 
 def processed(path: Path) -> nbformat.NotebookNode:
-    "The notebook after nbdev's doc processors (hidden cells dropped, directives and export markers removed)."
+    "The notebook after nbdev's doc processors: hidden cells dropped, `show_doc` run, directives and export markers removed."
     nb = read_nb(path)
     FilterDefaults()(nb)
     keep = ("cell_type", "source", "metadata", "outputs", "execution_count", "attachments")
     cells = []
     for c in nb.cells:
-        if c.cell_type == "raw": continue                  # Quarto front matter: the page title is written below
+        if c.cell_type == "raw": continue                  # Quarto front matter: the title is written from the notebook
         c = {k: v for k, v in dict(c).items() if k in keep}
-        if c["cell_type"] == "markdown": c["source"] = re.sub(r"<!-- WARNING: THIS FILE WAS AUTOGENERATED! DO NOT EDIT! -->\s*", "", c["source"])
         c.setdefault("metadata", {})
-        if c["cell_type"] == "code": c.setdefault("outputs", []); c.setdefault("execution_count", None)
-        if c["cell_type"] == "code" and re.search(r"^#\|\s*echo:\s*false", c["source"], re.M):   # output only, as Quarto shows it
-            c["metadata"] = {**c["metadata"], "tags": ["remove_input"]}
+        if c["cell_type"] == "markdown":
+            c["source"] = re.sub(r"<!-- WARNING: THIS FILE WAS AUTOGENERATED! DO NOT EDIT! -->\s*", "", c["source"])
+        if c["cell_type"] == "code":
+            c.setdefault("outputs", []); c.setdefault("execution_count", None)
+            if re.search(r"^#\|\s*echo:\s*false", c["source"], re.M):      # output only (show_doc), as Quarto shows it
+                c["metadata"] = {**c["metadata"], "tags": ["remove_input"]}
+            c["source"] = "\n".join(l for l in c["source"].splitlines() if not l.lstrip().startswith("#|")).strip()
         cells.append(c)
     d = {"cells": cells, "metadata": {"language_info": {"name": "python"}}, "nbformat": 4, "nbformat_minor": 4}
-    return nbformat.reads(json.dumps(d), as_version=4)   # nbformat's reader joins multi-line lists into strings
+    return nbformat.reads(json.dumps(d), as_version=4)
 
 
-def frontmatter(nb) -> tuple[str, str]:
-    "(title, summary) from the notebook's first markdown cell (`# title` and `> summary`)."
-    src = next((c.source for c in read_nb(nb).cells if c.cell_type == "markdown"), "")
-    title = re.search(r"^#\s+(.+)$", src, re.M)
-    summ = re.search(r"^>\s*(.+(?:\n>.*)*)", src, re.M)
-    return (title.group(1) if title else nb.stem), (re.sub(r"\n>\s*", " ", summ.group(1)) if summ else "")
-
-
-def _exporter(cls):
-    "An nbconvert exporter without prompts, dropping the source of cells marked `#| echo: false`."
-    ex = cls(exclude_input_prompt=True, exclude_output_prompt=True)
+def _exporter():
+    ex = MarkdownExporter(exclude_input_prompt=True, exclude_output_prompt=True)
     ex.register_preprocessor(TagRemovePreprocessor(remove_input_tags={"remove_input"}), enabled=True)
     return ex
 
 
+def to_markdown(nb: Path) -> tuple[str, dict]:
+    "(Markdown body, {file name: bytes} of its images) of a processed notebook."
+    body, res = _exporter().from_notebook_node(processed(nb), resources={"output_files_dir": f"{page_name(nb)}_files"})
+    return body, res.get("outputs", {})
+
+
+def site_links(text: str, prefix: str = "", ext: str = ".md") -> str:
+    "nbdev's absolute links to the site (and notebook links) made relative: `prefix` + page + `ext`."
+    names = {p.stem: page_name(p) for p in notebooks()}
+    text = re.sub(re.escape(NBDEV_SITE) + r"([\w.-]+)\.html", lambda m: f"{prefix}{m.group(1)}{ext}", text)
+    text = re.sub(r"\]\((?:\.\./nbs/|\./)?(\w+)\.ipynb", lambda m: f"]({prefix}{names.get(m.group(1), m.group(1))}{ext}", text)
+    return text
+
+
+def source_links(text: str) -> str:
+    "show_doc's source links point to the page's own copy of the module's source (line anchors), which works offline."
+    return NBDEV_SRC.sub(lambda m: f"source/{m.group(1)}.md#__codelineno-0-{m.group(2)}", text)
+
+
+def _split_default(part: str) -> tuple[str, str]:
+    "'type=default' -> (type, default), splitting at the first '=' outside brackets."
+    depth = 0
+    for i, ch in enumerate(part):
+        if ch in "([{": depth += 1
+        elif ch in ")]}": depth -= 1
+        elif ch == "=" and depth == 0: return part[:i], part[i + 1:]
+    return part, ""
+
+
+def _param_row(line: str) -> tuple[str, str, str, str] | None:
+    "(name, type, default, details) of one parameter line of fastcore's signature: `    name:type=default, # details`."
+    if not line.startswith("    ") or line.strip().startswith((")", "#")): return None
+    code, _, details = line.strip().partition(" # ")
+    code = code.rstrip().removesuffix(",")
+    name, sep, rest = code.partition(":")
+    if not sep: name, default = _split_default(code); typ = ""
+    else: typ, default = _split_default(rest)
+    cell = lambda x: x.strip().replace("|", "\\|")
+    return cell(name), cell(typ), cell(default), details.strip().replace("|", "\\|")
+
+
+def param_tables(md: str) -> str:
+    """Under each signature `show_doc` writes (one parameter a line, its docments comment beside it), a parameter table:
+    name, type, default and details, as nbdev's docs show them."""
+    def table(m):
+        sig = m.group(1)
+        lines = sig.splitlines()
+        rows = [r for r in map(_param_row, lines[1:]) if r]
+        if not rows: return m.group(0)
+        ret = re.search(r"\)\s*->\s*(.+?):?\s*$", lines[-1])
+        out = ["|  | **Type** | **Default** | **Details** |", "|---|---|---|---|"]
+        out += [f"| `{n}` | {f'`{t}`' if t else ''} | {f'`{d}`' if d else ''} | {x} |" for n, t, d, x in rows]
+        if ret: out.append(f"| **Returns** | `{ret.group(1).strip()}` |  |  |")
+        bare = "\n".join(l.partition(" # ")[0].rstrip() for l in lines)      # the comments are in the table now
+        return f"```python\n{bare}\n```\n\n" + "\n".join(out) + "\n"
+    return re.sub(r"(?<=\n)```python\n((?:def|class) \w+\(\n(?:.*\n)*?\).*)\n```", table, md)
+
+
+def page(nb: Path) -> tuple[str, dict]:
+    title, summary = frontmatter(nb)
+    body, files = to_markdown(nb)
+    body = re.sub(r"\A\s*#\s+.+\n(\s*>.*\n)*", "", body)             # the notebook's own title cell, written again below
+    boost = "" if is_experiment(nb) else "search:\n  boost: 3\n"        # API entries first in search results
+    text = f"---\ntitle: {json.dumps(title)}\n{boost}---\n\n# {title}\n\n" + (f"> {summary}\n\n" if summary else "") + body.strip() + "\n"
+    return source_links(site_links(param_tables(text))), files
+
+
 def readme() -> str:
-    nb = processed(NBS / "index.ipynb")
-    body, _ = _exporter(MarkdownExporter).from_notebook_node(nb)
-    title, summary = frontmatter(NBS / "index.ipynb")
+    nb = NBS / "index.ipynb"
+    title, summary = frontmatter(nb)
+    body, _ = to_markdown(nb)
+    body = re.sub(r"\A\s*#\s+.+\n(\s*>.*\n)*", "", body)
     text = HEADER + f"# {title}\n\n> {summary}\n\n" + body.strip() + "\n"
-    text = text.replace("](../", "](")                   # links relative to nbs/ become relative to the repo root
+    text = text.replace("](../", "](")                    # links relative to nbs/ become relative to the repo root
+    text = site_links(text, prefix="_docs/", ext=".html")
     return re.sub(r"\n{3,}", "\n\n", text)
 
 
-def html_site(out: Path):
-    out.mkdir(exist_ok=True)
-    pages = sorted(p for p in NBS.glob("*.ipynb") if not p.name.startswith("_"))
-    nav = " | ".join(f'<a href="{p.stem}.html">{frontmatter(p)[0]}</a>' for p in pages)
-    for p in pages:
-        html, _ = _exporter(HTMLExporter).from_notebook_node(processed(p))
-        (out / f"{p.stem}.html").write_text(html.replace("<main>", f"<main><nav>{nav}</nav>", 1))
-    return pages
+def module_source_pages(out: Path) -> list[str]:
+    "One page per module with its source, numbered lines anchored, for show_doc's source links."
+    (out / "source").mkdir(exist_ok=True)
+    mods = sorted(p for p in (ROOT / "ldpruner").glob("*.py") if not p.name.startswith("_"))
+    for m in mods:
+        (out / "source" / f"{m.stem}.md").write_text(f"# ldpruner/{m.name}\n\n```python linenums=\"1\"\n{m.read_text()}```\n")
+    return [f"source/{m.stem}.md" for m in mods]
+
+
+def nav() -> list:
+    lib, exp = [], []
+    for nb in notebooks():
+        if nb.stem == "index": continue
+        title = frontmatter(nb)[0]
+        if is_experiment(nb): exp.append({EXPERIMENTS.get(nb.stem, title): f"{page_name(nb)}.md"})
+        else: lib.append({"package" if title == "ldpruner" else title: f"{page_name(nb)}.md"})
+    return [{"Home": "index.md"}, {"Library": lib}, {"Experiments": exp}]
+
+
+def quarto_sidebar() -> str:
+    "nbs/sidebar.yml, which `_quarto.yml` names: the same Library / Experiments sidebar, for anyone who builds with Quarto."
+    lines = ["website:", "  sidebar:", "    contents:", "      - index.ipynb"]
+    for section, keep in (("Library", False), ("Experiments", True)):
+        lines += [f"      - section: {section}", "        contents:"]
+        lines += [f"          - {nb.name}" for nb in notebooks() if nb.stem != "index" and is_experiment(nb) == keep]
+    return "\n".join(lines) + "\n"
+
+
+def build_site(site: Path) -> int:
+    "Write every page's Markdown into _docs_src/ and build the site into `site` with MkDocs; returns the page count."
+    shutil.rmtree(SRC, ignore_errors=True); SRC.mkdir()
+    docs = SRC / "docs"; docs.mkdir()
+    for nb in notebooks():
+        text, files = page(nb)
+        (docs / f"{page_name(nb)}.md").write_text(text)
+        for name, data in files.items():
+            (docs / name).parent.mkdir(parents=True, exist_ok=True)
+            (docs / name).write_bytes(data)
+    for extra in ("benchmarks",):                                          # figures the index links to
+        if (ROOT / extra).is_dir(): shutil.copytree(ROOT / extra, docs / extra)
+    sources = module_source_pages(docs)
+    cfg = {"INHERIT": str(ROOT / "mkdocs.yml"), "docs_dir": str(docs), "site_dir": str(site.resolve()),
+           "nav": nav() + [{"Source": [{s.removeprefix("source/").removesuffix(".md"): s} for s in sources]}]}
+    (SRC / "mkdocs.yml").write_text(json.dumps(cfg, indent=1))       # JSON is YAML
+    r = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet", "-f", str(SRC / "mkdocs.yml")],
+                       capture_output=True, text=True)
+    if r.returncode: sys.exit(f"mkdocs build failed:\n{r.stdout}{r.stderr}")
+    return len(notebooks())
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--check", action="store_true", help="fail if README.md is stale")
-    ap.add_argument("--site", default=str(ROOT / "_docs"), help="where the HTML pages go")
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--check", action="store_true", help="fail if README.md is stale (what CI runs)")
+    ap.add_argument("--site", default=str(ROOT / "_docs"), help="where the site goes (default _docs/)")
     a = ap.parse_args()
     text = readme()
-    if a.check:
-        if (ROOT / "README.md").read_text() != text:
-            sys.exit("README.md is not what nbs/index.ipynb renders to: run python tools/build_docs.py")
-        pages = html_site(Path(a.site))
-        print(f"README.md up to date; {len(pages)} pages built in {a.site}")
-    else:
-        (ROOT / "README.md").write_text(text)
-        pages = html_site(Path(a.site))
-        print(f"README.md written; {len(pages)} pages built in {a.site}")
+    if a.check and (ROOT / "README.md").read_text() != text:
+        sys.exit("README.md is not what nbs/index.ipynb renders to: run python tools/build_docs.py")
+    if a.check and (NBS / "sidebar.yml").read_text() != quarto_sidebar():
+        sys.exit("nbs/sidebar.yml is stale: run python tools/build_docs.py")
+    if not a.check: (ROOT / "README.md").write_text(text); (NBS / "sidebar.yml").write_text(quarto_sidebar())
+    n = build_site(Path(a.site))
+    print(f"README.md {'up to date' if a.check else 'written'}; {n} pages built into {a.site} (open {Path(a.site) / 'index.html'})")
