@@ -10,7 +10,8 @@ import torch
 from .conditioning import synthetic_conditioning
 
 # %% auto #0
-__all__ = ['count_params', 'unet_inputs', 'device_name', 'compare_latency', 'latency_profile', 'predicted_speedup']
+__all__ = ['count_params', 'unet_inputs', 'device_name', 'interleaved_medians', 'compare_latency', 'latency_profile',
+           'predicted_speedup']
 
 # %% ../nbs/05_bench.ipynb #a6f0bf47
 def count_params(model: torch.nn.Module,  # a torch module
@@ -43,8 +44,25 @@ def device_name(device=None,  # a torch device (default: CPU)
 
 # %% ../nbs/05_bench.ipynb #83874b52
 def _sync(device):
-    if device.type == "cuda": torch.cuda.synchronize(device)
+    if device is not None and device.type == "cuda": torch.cuda.synchronize(device)
 
+def interleaved_medians(runs: dict,       # {name: callable} to time, each called with no arguments
+                        repeats: int = 30,  # timed calls of each, interleaved
+                        warmup: int = 5,    # untimed calls of each first
+                        device=None,        # the device to synchronise around each call (CUDA runs asynchronously)
+                       ) -> dict:
+    "{name: median seconds per call} for `runs` timed once per round each, in an order that rotates every round, after a warm-up."
+    names, times = list(runs), {n: [] for n in runs}
+    for n in names:
+        for _ in range(warmup): runs[n]()
+    for r in range(repeats):
+        for n in names[r % len(names):] + names[:r % len(names)]:
+            _sync(device); t0 = time.perf_counter()
+            runs[n]()
+            _sync(device); times[n].append(time.perf_counter() - t0)
+    return {n: statistics.median(ts) for n, ts in times.items()}
+
+# %% ../nbs/05_bench.ipynb #19deac23
 @torch.no_grad()
 def compare_latency(models: dict,       # {name: model} to time on the same inputs
                     inputs: dict,       # keyword arguments of a forward pass
@@ -52,16 +70,8 @@ def compare_latency(models: dict,       # {name: model} to time on the same inpu
                     warmup: int = 5,    # untimed calls first
                    ) -> dict:
     "{name: median seconds per forward} for `models` timed interleaved on the same `inputs`."
-    device = inputs["sample"].device
-    names, times = list(models), {n: [] for n in models}
-    for n in names:
-        for _ in range(warmup): models[n](**inputs)
-    for r in range(repeats):
-        for n in names[r % len(names):] + names[:r % len(names)]:
-            _sync(device); t0 = time.perf_counter()
-            models[n](**inputs)
-            _sync(device); times[n].append(time.perf_counter() - t0)
-    return {n: statistics.median(ts) for n, ts in times.items()}
+    runs = {n: (lambda m=m: m(**inputs)) for n, m in models.items()}
+    return interleaved_medians(runs, repeats, warmup, device=inputs["sample"].device)
 
 # %% ../nbs/05_bench.ipynb #4477ee96
 @torch.no_grad()

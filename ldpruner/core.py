@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #d3858855
 from __future__ import annotations
-import glob, hashlib, json, os, shutil, signal, tempfile, uuid
+import glob, hashlib, json, os, re, shutil, signal, tempfile, uuid
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -152,9 +152,11 @@ def is_ldpruner_dir(path,  # a folder
 
 def is_ldpruner_file(path,  # a file
                     ) -> bool:
-    "Whether `path` is a JSON file that ldpruner wrote (its `format` says so)."
-    try: return json.loads(Path(path).read_text()).get("format", "").startswith("ldpruner-")
-    except Exception: return False
+    "Whether `path` is a JSON file that ldpruner wrote: ldpruner writes `format` first, so the first bytes tell (a user's large file is not read)."
+    try:
+        with open(path, "rb") as f: head = f.read(256)
+    except OSError: return False
+    return re.match(rb'\s*\{\s*"format"\s*:\s*"ldpruner-', head) is not None
 
 def _parent_writable(path: Path):
     "Raise one line unless the nearest existing folder above `path` can be written to (nothing is created here)."

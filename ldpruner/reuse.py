@@ -4,14 +4,15 @@
 
 # %% ../nbs/18_reuse.ipynb #f3bd9393
 from __future__ import annotations
-import json, statistics, time
+import json
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from .bench import interleaved_medians
 from .core import LDPrunerError, atomic_dir, model_fingerprint
-from .blockreuse import BlockReuse, block_consumers, block_costs, deepcache_schedule, kept_compute, unet_blocks
+from .blockreuse import BlockReuse, block_consumers, deepcache_schedule, kept_compute, unet_blocks
 from .dipgo import DipGoConfig, train_dipgo
 from .latents import generate_latents
 
@@ -125,12 +126,6 @@ def sampling_speedup(ldm,               # the model bundle
     def sample(): return generate_latents(ldm.unet, cond, n=n, steps=r.steps, scheduler=ldm.scheduler, uncond=uncond)
     def reused():
         with BlockReuse(ldm.unet, r.schedule): return sample()
-    runs = {"original": sample, "reuse": reused}
-    for f in runs.values(): f()
-    times = {k: [] for k in runs}
-    for i in range(repeats):
-        for k in (list(runs) if i % 2 == 0 else list(runs)[::-1]):
-            t0 = time.perf_counter(); runs[k](); times[k].append(time.perf_counter() - t0)
-    med = {k: statistics.median(v) for k, v in times.items()}
+    med = interleaved_medians({"original": sample, "reuse": reused}, repeats, warmup=1, device=next(ldm.unet.parameters()).device)
     return dict(method=r.method, steps=r.steps, removed_share=r.removed_share, repeats=repeats,
                 sampling_original_s=med["original"], sampling_reuse_s=med["reuse"], measured_speedup=med["original"] / med["reuse"])

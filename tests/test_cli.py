@@ -5,7 +5,7 @@ from conftest import FAST, check_bad, ldpruner, ldpruner_inproc
 
 
 def test_run_writes_the_report(tmp_path):
-    r = ldpruner("run", "-o", tmp_path / "out", *FAST, "--speedup", "1.2", "--repeats", "10")
+    r = ldpruner("run", "-o", tmp_path / "out", *FAST, "--speedup", "1.2", "--repeats", "10", "--types", "Transformer2DModel", "ResnetBlock2D")
     assert r.returncode == 0, r.stderr
     out = tmp_path / "out"
     for f in ["scores.json", "importance.png", "bench.json", "report.md", "pruned/plan.json",

@@ -10,7 +10,8 @@ nbconvert's Markdown exporter, and Material for MkDocs builds the site. Material
 the browser from a static folder, a table of contents and previous/next links; Quarto, which `nbdev_docs` needs,
 cannot be installed on our machines (`_quarto.yml` stays for those who have it).
 """
-import argparse, json, re, shutil, subprocess, sys, warnings
+import argparse, json, multiprocessing, re, shutil, subprocess, sys, warnings
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import nbformat
@@ -195,12 +196,21 @@ def quarto_sidebar() -> str:
     return "\n".join(lines) + "\n"
 
 
+def _this():
+    "This file as an importable module: IPython (which nbdev's show_doc runs in) replaces `__main__`, so workers find `page` here."
+    sys.path.insert(0, str(Path(__file__).parent))
+    import build_docs
+    return build_docs
+
+
 def build_site(site: Path) -> int:
     "Write every page's Markdown into _docs_src/ and build the site into `site` with MkDocs; returns the page count."
     shutil.rmtree(SRC, ignore_errors=True); SRC.mkdir()
     docs = SRC / "docs"; docs.mkdir()
-    for nb in notebooks():
-        text, files = page(nb)
+    nbs = notebooks()
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("fork")) as pool:   # nbdev runs each notebook's exports
+        pages = list(pool.map(_this().page, nbs))
+    for nb, (text, files) in zip(nbs, pages):
         (docs / f"{page_name(nb)}.md").write_text(text)
         for name, data in files.items():
             (docs / name).parent.mkdir(parents=True, exist_ok=True)
