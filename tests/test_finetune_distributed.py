@@ -2,7 +2,7 @@
 of the global batch, DDP averages the gradients, and the logged loss is the whole batch's."""
 import json, math, shutil, subprocess, sys
 from safetensors.torch import load_file
-from conftest import ldpruner
+from conftest import ldpruner_inproc as ldpruner     # the single-process runs; torchrun starts its own processes
 
 OPS = ["up_blocks.0.attentions.0", "mid_block.resnets.1"]
 FT = ["--steps", "6", "--batch", "8", "--data", "64", "--save-every", "100"]
