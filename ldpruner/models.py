@@ -4,10 +4,8 @@
 
 # %% ../nbs/01_models.ipynb #89eaae62
 from __future__ import annotations
-import json
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 from diffusers import DDIMScheduler, DiffusionPipeline, ImagePipelineOutput, UNet2DConditionModel, UNet2DModel

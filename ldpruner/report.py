@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .bench import compare_latency, count_params, device_name, latency_profile, predicted_speedup, unet_inputs
 from .core import atomic_file
-from .pruning import prune, record_of
+from .pruning import record_of
 
 # %% auto #0
 __all__ = ['bench', 'format_bench', 'format_reuse_bench', 'write_report', 'history_csv']

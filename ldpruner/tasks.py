@@ -22,7 +22,7 @@ class Task:
     name: str             # t2i, uig or uag
     description: str      # one line
     training_data: Callable  # (n, seed) -> (images or mels `[n, C, H, W]` in [-1, 1], captions or None)
-    measure: Callable     # (ldm, domain net, n, steps, guidance_scale, seed) -> {metric (extractor): value}, n samples
+    measure: Callable     # (ldm, domain net, its features, their label, n, steps, guidance_scale, seed) -> ({metric: value}, samples)
 
 # %% ../nbs/09a_tasks.ipynb #0453eaa4
 def _t2i_data(n, seed): return data.shapes_dataset(n, size=32, seed=seed)[:2]
@@ -36,8 +36,7 @@ def _uag_data(n, seed): return data.audio_dataset(n, seed=seed)[0], None
 # %% ../nbs/09a_tasks.ipynb #b72d73d1
 T2I_EVAL_SEED, UAG_EVAL_SEED = 123, 99    # the real samples that generated ones are compared with
 
-def _t2i_measure(ldm, net, n, steps, guidance_scale, seed):
-    fe = FeatureView(net); lab = feature_label(fe)
+def _t2i_measure(ldm, net, fe, lab, n, steps, guidance_scale, seed):
     objs = data.eval_objects()                 # held-out prompts, never seen in training
     per = max(1, round(n / len(objs)))
     gen = generate_images(ldm, [data.caption([o]) for o in objs], n=per, steps=steps, guidance_scale=guidance_scale, seed=seed)
@@ -46,16 +45,14 @@ def _t2i_measure(ldm, net, n, steps, guidance_scale, seed):
     out.update({f"FID ({lab})": frechet_distance(real, gen, fe), f"IS ({lab})": inception_score(gen, LogitView(net, "class"))})
     return out, len(gen)
 
-def _uig_measure(ldm, net, n, steps, guidance_scale, seed):
-    fe = FeatureView(net); lab = feature_label(fe)
+def _uig_measure(ldm, net, fe, lab, n, steps, guidance_scale, seed):
     gen = generate_images(ldm, n=n, steps=steps, seed=seed)
     return {f"FID ({lab})": frechet_distance(data.digits_dataset()[0][:len(gen)], gen, fe),
             f"IS ({lab})": inception_score(gen, LogitView(net, "digit"))}, len(gen)
 
-def _uag_measure(ldm, net, n, steps, guidance_scale, seed):
-    fe = FeatureView(net)
+def _uag_measure(ldm, net, fe, lab, n, steps, guidance_scale, seed):
     gen = generate_images(ldm, n=n, steps=steps, seed=seed)
-    return {f"FAD ({feature_label(fe)})": frechet_distance(data.audio_dataset(len(gen), seed=UAG_EVAL_SEED)[0], gen, fe)}, len(gen)
+    return {f"FAD ({lab})": frechet_distance(data.audio_dataset(len(gen), seed=UAG_EVAL_SEED)[0], gen, fe)}, len(gen)
 
 # %% ../nbs/09a_tasks.ipynb #e47b55ba
 TASKS = {t.name: t for t in [
@@ -97,5 +94,6 @@ def evaluate(ldm,                          # a model of a reference task
     "Quality of a model of a reference task on domain features: {metric (extractor): value, 'samples': n, 'steps': steps}."
     task, net = task_of(ldm, "evaluate it on your own prompts or data"), ldm.extras.get("domain_net")
     if net is None: raise LDPrunerError(f"{ldm.name}: its task's domain network is missing, so it cannot be evaluated")
-    out, n_gen = task.measure(ldm, net, n, steps, guidance_scale, seed)
+    fe = FeatureView(net)        # every measurement reads the task's domain features, and says so
+    out, n_gen = task.measure(ldm, net, fe, feature_label(fe), n, steps, guidance_scale, seed)
     return {**out, "samples": n_gen, "steps": steps}

@@ -41,7 +41,7 @@ EXPERIMENTS = {"20_train_t2i": "Training tiny-t2i", "21_train_uig": "Training ti
 def page_name(nb: Path) -> str:
     """The page a notebook becomes: a library notebook's as nbdev names it (number dropped: 06_pruning -> pruning), which
     is where nbdev's cross-reference links point; an experiment keeps its number (25_protocols is not `protocols`)."""
-    if nb.stem == "index" or nb.stem in EXPERIMENTS: return nb.stem
+    if nb.stem == "index" or is_experiment(nb): return nb.stem
     return re.sub(r"^\d+[a-z]?_", "", nb.stem)
 
 
@@ -196,8 +196,9 @@ def quarto_sidebar() -> str:
     return "\n".join(lines) + "\n"
 
 
-def _this():
-    "This file as an importable module: IPython (which nbdev's show_doc runs in) replaces `__main__`, so workers find `page` here."
+def _importable():
+    """This file as a module workers can import by name: nbdev's show_doc runs each notebook in IPython, which replaces
+    `__main__` in whichever process runs it, so a function pickled as `__main__.page` is not found there afterwards."""
     sys.path.insert(0, str(Path(__file__).parent))
     import build_docs
     return build_docs
@@ -209,7 +210,7 @@ def build_site(site: Path) -> int:
     docs = SRC / "docs"; docs.mkdir()
     nbs = notebooks()
     with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("fork")) as pool:   # nbdev runs each notebook's exports
-        pages = list(pool.map(_this().page, nbs))
+        pages = list(pool.map(_importable().page, nbs))
     for nb, (text, files) in zip(nbs, pages):
         (docs / f"{page_name(nb)}.md").write_text(text)
         for name, data in files.items():

@@ -41,9 +41,9 @@ def check_page(page, url: str, pages: list[str]) -> list[str]:
     if not title or title.startswith("Notebook"): errors.append(f"title is {title!r}")
     if page.locator("article h1").count() != 1: errors.append(f"{page.locator('article h1').count()} <h1> in the article")
     links = set(page.eval_on_selector_all("nav.md-nav--primary a.md-nav__link[href]", "els => els.map(e => e.getAttribute('href'))"))
-    here = url.rsplit("/", 1)[-1]
-    norm = {re.sub(r"^(\.\./)+|^\./", "", l).split("#")[0] for l in links} | {here}
-    missing = [p for p in pages if p.rsplit("/", 1)[-1] not in {n.rsplit("/", 1)[-1] for n in norm}]
+    base = lambda l: l.split("#")[0].rsplit("/", 1)[-1]      # page names are unique, wherever the link is relative from
+    listed = {base(l) for l in links} | {base(url)}
+    missing = [p for p in pages if base(p) not in listed]
     if missing: errors.append(f"navigation lacks {missing[:5]}")
     text = page.inner_text("article")
     if "#|" in text: errors.append("raw '#|' directive in the page")
