@@ -19,8 +19,9 @@ from .references import REFERENCES, load_model
 from .report import bench, format_bench, format_reuse_bench, history_csv, write_report
 from .blockreuse import block_costs
 from .reuse import REUSE_METHODS, check_reuse, deepcache_for_target, dipgo_for_target, load_reuse, reusing, sampling_speedup, save_reuse
-from .scoring import FORMULAS, OperatorScores, distributed_rank_world, plot_importance
+from .scoring import FORMULAS, PROTOCOLS, OperatorScores, distributed_rank_world, plot_importance
 from .finetune import DistillConfig, distill, plot_history
+from .rounds import prune_in_rounds
 from .tasks import evaluate, task_latents
 from .bksdm import BK_SDM_VARIANTS, bk_sdm_feature_map, bk_sdm_student
 from .criteria import check_formula, criteria, get_criterion
@@ -86,15 +87,18 @@ def _join_torchrun():
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
 
+def _options(a, path=None, progress=True) -> dict:
+    "The scoring options a criterion takes, from the command line."
+    return dict(protocol=a.protocol, n=a.n, steps=a.steps, guidance=a.guidance, seed=a.seed, calibration=getattr(a, "calibration", 64),
+                prompts=a.prompt, path=path, progress=progress)
+
 def _score(ldm, a, path, criterion: str = "ld-pruner", progress=True):
     "Scores of MODEL's operators by a registered criterion, with the command line's options; written to `path` when done."
     crit = get_criterion(criterion)
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         if not crit.shards: raise LDPrunerError(f"--criterion {criterion} runs in one process; only ld-pruner scoring shards over torchrun")
         _join_torchrun()
-    options = dict(n=a.n, steps=a.steps, guidance=a.guidance, seed=a.seed, calibration=getattr(a, "calibration", 64),
-                   prompts=a.prompt, path=path, progress=progress)
-    sc = crit.score(ldm, find_operators(ldm.unet, a.types), options)
+    sc = crit.score(ldm, find_operators(ldm.unet, a.types), _options(a, path, progress))
     sc.criterion, sc.model_fingerprint = crit.name, ldm.extras.get("fingerprint", sc.model_fingerprint)
     if distributed_rank_world()[0] == 0: sc.save(path)
     return sc
@@ -182,9 +186,17 @@ def _run_folder(path, overwrite: bool) -> Path:
     with atomic_dir(path): pass
     return path
 
+def _prune_in_rounds(ldm, a, sc, out, inputs):
+    "`run --rounds M`: the first round from the run's scores, each later round's scores kept in `out/rounds` (a rerun resumes them)."
+    between = DistillConfig(steps=a.rounds_distill, seed=a.seed, save_every=10**9) if a.rounds_distill else None
+    return prune_in_rounds(ldm, k=a.k, speedup=a.speedup, per_round=a.rounds, options=_options(a), formula=a.formula, types=a.types,
+                           between=between, scores_dir=out / "rounds", inputs=inputs, scores=sc)
+
 def cmd_run(a,  # the parsed command line
            ):
     if a.k is not None and a.speedup is not None: raise LDPrunerError("give one of --k or --speedup")
+    if a.rounds_distill and not a.rounds: raise LDPrunerError("--rounds-distill goes with --rounds (the distillation between rounds)")
+    if a.rounds and int(os.environ.get("WORLD_SIZE", "1")) > 1: raise LDPrunerError("--rounds runs in one process, not under torchrun")
     if a.k is None and a.speedup is None: a.speedup = 1.5
     check_output(a.output, "dir", a.overwrite)
     ldm = _load(a.model, a)
@@ -198,7 +210,8 @@ def cmd_run(a,  # the parsed command line
     inputs = ldm.unet_inputs(a.batch)
     if a.k is not None and a.k > len(sc.operators):
         raise LDPrunerError(f"--k {a.k} is larger than the number of candidate operators ({len(sc.operators)}); the scores are kept for a rerun")
-    pruned = prune(ldm.unet, sc, k=a.k, speedup=a.speedup, formula=a.formula, inputs=inputs, fingerprint=ldm.extras.get("fingerprint"))
+    if a.rounds: pruned = _prune_in_rounds(ldm, a, sc, out, inputs)
+    else: pruned = prune(ldm.unet, sc, k=a.k, speedup=a.speedup, formula=a.formula, inputs=inputs, fingerprint=ldm.extras.get("fingerprint"))
     b = bench(ldm.unet, pruned, batch=a.batch, repeats=a.repeats, inputs=inputs)
     _save_pruned(ldm, pruned, out / "pruned", _base_of(a.model, ldm))
     write_json(out / "bench.json", {"format": "ldpruner-bench/1", **b})
@@ -316,8 +329,10 @@ def _common(p, model=True):
     p.add_argument("--embeddings", help="safetensors file of prompt embeddings (and SDXL/AudioLDM extras) for a bare conditional U-Net folder")
 
 def _scoring_args(p):
-    p.add_argument("--n", type=COUNT, default=4, help="latents per condition")
-    p.add_argument("--steps", type=COUNT, default=10, help="denoising steps")
+    p.add_argument("--protocol", default="full", choices=list(PROTOCOLS),
+                   help="full: every prompt, 4 latents each, 10 steps; fast: about 5x cheaper (4 prompts chosen for diversity, 1 latent, 4 steps)")
+    p.add_argument("--n", type=COUNT, help="latents per condition (default: the protocol's)")
+    p.add_argument("--steps", type=COUNT, help="denoising steps (default: the protocol's)")
     p.add_argument("--guidance", type=WEIGHT, default=3.0, help="classifier-free guidance scale")
     p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--prompt", action="append", help="a condition (repeatable; default: the model's own prompts)")
@@ -332,6 +347,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default="ldpruner-run", help="report folder")
     p.add_argument("--k", type=COUNT, help="prune this many operators"); p.add_argument("--speedup", type=_number(float, 1, above=True), help="target measured speedup (default 1.5)")
     p.add_argument("--batch", type=COUNT, default=2); p.add_argument("--repeats", type=COUNT, default=30)
+    p.add_argument("--rounds", type=COUNT, metavar="M", help="prune M operators a round, re-scoring the rest on the pruned model each round (default: one shot)")
+    p.add_argument("--rounds-distill", type=COUNT, metavar="STEPS", help="with --rounds: distil this many steps from the original between rounds (reference tasks' data)")
     p = sub.add_parser("operators", help="list the operators of a model"); _common(p)
     p.add_argument("--types", nargs="+"); p.add_argument("--json", action="store_true")
     p = sub.add_parser("score", help="score every operator (resumable)"); _common(p); _scoring_args(p); _overwrite(p)
@@ -384,6 +401,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _fix_types(a):
     if getattr(a, "types", None) == ["all"]: a.types = "all"
+    if getattr(a, "protocol", None):                 # --n and --steps given win over the protocol's
+        a.n, a.steps = a.n or PROTOCOLS[a.protocol]["n"], a.steps or PROTOCOLS[a.protocol]["steps"]
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None):
     print(f"ldpruner: warning: {str(message).splitlines()[0]}", file=sys.stderr)

@@ -57,6 +57,16 @@ def format_reuse_bench(b: dict,       # what `ldpruner.reuse.sampling_speedup` r
             f"sampling: {b['sampling_original_s']:.3f} s -> {b['sampling_reuse_s']:.3f} s; speedup: measured {b['measured_speedup']:.2f}x")
 
 # %% ../nbs/06b_report.ipynb #134f354b
+def _rounds_lines(report: dict | None) -> list:
+    "The report's lines on pruning in rounds (none for a one-shot plan)."
+    rounds = (report or {}).get("rounds")
+    if not rounds: return []
+    return [f"- pruned in {len(rounds)} rounds of up to {report['per_round']} operators, the rest re-scored on the pruned model "
+            f"each round{' after a short distillation' if report.get('distilled_between') else ''}; scoring in all "
+            f"{report['scoring_seconds']:.1f} s"] + [f"  - round {i + 1}: {r['scored']} scored, {len(r['removed'])} removed"
+                                                 + (f", measured {r['measured_speedup']:.2f}x" if "measured_speedup" in r else "")
+                                                 for i, r in enumerate(rounds)]
+
 def write_report(out: Path,  # the run's folder
                  ldm,        # the model bundle
                  run: dict,  # the run's settings: n, steps, guidance, seed, formula, and k or speedup
@@ -71,11 +81,11 @@ def write_report(out: Path,  # the run's folder
              "## Protocol", "",
              f"- operators scored: {len(rank)} (types: {', '.join(sorted({r['type'] for r in sc.operators.values()}))})",
              f"- conditions: {len(sc.conditions)} ({'; '.join(sc.conditions)})",
-             f"- latents per condition n = {run['n']}, {run['steps']} {type(ldm.scheduler).__name__} steps "
+             f"- protocol {run.get('protocol', 'full')}: latents per condition n = {run['n']}, {run['steps']} {type(ldm.scheduler).__name__} steps "
              f"({sc.protocol.get('prediction_type', 'epsilon')}), guidance {run['guidance']}, seed {run['seed']}",
              f"- device {sc.protocol.get('device', 'cpu')}, dtype {sc.protocol.get('dtype', 'float32')}",
              f"- score formula: {run['formula']}; selection: " + (f"k = {run['k']}" if run.get("k") else f"target speedup {run['speedup']}x"),
-             f"- scoring took {sum(r.get('seconds', 0) for r in sc.operators.values()):.1f} s", "",
+             f"- scoring took {sum(r.get('seconds', 0) for r in sc.operators.values()):.1f} s", *_rounds_lines(record_of(pruned).report), "",
              "## Result", "", "```", format_bench(b), "```", "",
              f"## Plan ({len(plan)} operators)", "", "| operator | type | modification | score |", "|---|---|---|---|"]
     lines += [f"| `{o['name']}` | {o['type']} | {o['kind']} | {score.get(o['name'], float('nan')):.4g} |" for o in plan]

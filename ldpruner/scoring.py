@@ -17,8 +17,9 @@ from .latents import make_scheduler
 from .operators import Operator, find_operators, modified
 
 # %% auto #0
-__all__ = ['FORMULAS', 'TYPE_COLOURS', 'ld_distances', 'combine', 'ld_score', 'OperatorScores', 'score_operators', 'merge_scores',
-           'distributed_rank_world', 'score_operators_distributed', 'ld_pruner_scores', 'stage_of', 'plot_importance']
+__all__ = ['FORMULAS', 'PROTOCOLS', 'TYPE_COLOURS', 'ld_distances', 'combine', 'ld_score', 'OperatorScores', 'score_operators',
+           'merge_scores', 'distributed_rank_world', 'score_operators_distributed', 'diverse_subset',
+           'ld_pruner_scores', 'stage_of', 'plot_importance']
 
 # %% ../nbs/04_scoring.ipynb #2879daa2
 FORMULAS = {"sum": lambda a, s: a + s, "product": lambda a, s: a * s, "avg": lambda a, s: a, "std": lambda a, s: s}
@@ -228,21 +229,46 @@ def score_operators_distributed(unet,                   # the U-Net whose operat
     return merged
 
 # %% ../nbs/04_scoring.ipynb #7dfd4f59
+PROTOCOLS = {
+    "full": dict(n=4, steps=10, conditions=None),   # every condition, 4 latents each, 10 DDIM steps
+    "fast": dict(n=1, steps=4, conditions=4),       # 4 conditions chosen for diversity, 1 latent each, 4 steps
+}
+
+def diverse_subset(cond,  # a `Conditioning` of C conditions
+                   m: int,  # how many to keep
+                  ) -> list[int]:
+    "Indices (sorted) of `m` of the conditions, chosen far apart on their embeddings (farthest-point order from the first)."
+    if m >= len(cond): return list(range(len(cond)))
+    e = torch.cat([t.flatten(1).double().cpu() for t in cond.tensors().values()], 1)
+    pick = [0]
+    while len(pick) < m:
+        d = torch.cdist(e, e[pick]).min(1).values
+        d[pick] = -1
+        pick.append(int(d.argmax()))
+    return sorted(pick)
+
+# %% ../nbs/04_scoring.ipynb #ce3b1bfb
 @register_criterion("ld-pruner", "LD-Pruner: how far the latents' mean and spread move when the operator is modified (Algorithm 1)",
                     formulas=tuple(FORMULAS), shards=True)
 def ld_pruner_scores(ldm,            # the model bundle
                      operators,      # the operators to score
-                     options: dict,  # the command line's scoring options: n, steps, guidance, seed, prompts, path, progress
+                     options: dict,  # the command line's scoring options: protocol, n, steps, guidance, seed, prompts, path, progress
                     ) -> OperatorScores:
-    "LD-Pruner's scores of `operators` of `ldm` under the command line's `options` (n, steps, guidance, seed, prompts, path, progress)."
+    "LD-Pruner's scores of `operators` of `ldm` under the command line's `options` (protocol, n, steps, guidance, seed, prompts, path, progress)."
     prompts, guidance = options.get("prompts"), options.get("guidance", 3.0)
+    proto = PROTOCOLS[options.get("protocol", "full")]
     cond, uncond = ldm.conditions(prompts)
+    names = ldm.condition_names(prompts)
     if ldm.conditional and uncond is None and guidance != 1.0:
         raise LDPrunerError("the embeddings file has no empty-prompt tensors (uncond.*) for guidance: add them, or pass --guidance 1")
-    return score_operators_distributed(ldm.unet, operators, cond, uncond, n=options.get("n", 4), steps=options.get("steps", 10),
-                                       guidance_scale=guidance, seed=options.get("seed", 0), scheduler=ldm.scheduler,
-                                       condition_names=ldm.condition_names(prompts), path=options.get("path"),
-                                       progress=options.get("progress", True), fingerprint=ldm.extras.get("fingerprint"))
+    if cond is not None and proto["conditions"]:
+        keep = diverse_subset(cond, proto["conditions"])
+        cond, names = cond[keep], [names[i] for i in keep]
+    return score_operators_distributed(ldm.unet, operators, cond, uncond, n=options.get("n") or proto["n"],
+                                       steps=options.get("steps") or proto["steps"], guidance_scale=guidance,
+                                       seed=options.get("seed", 0), scheduler=ldm.scheduler, condition_names=names,
+                                       path=options.get("path"), progress=options.get("progress", True),
+                                       fingerprint=ldm.extras.get("fingerprint"))
 
 # %% ../nbs/04_scoring.ipynb #2d37bf84
 TYPE_COLOURS = {"ResnetBlock2D": "#1f77b4", "Transformer2DModel": "#ff7f0e", "BasicTransformerBlock": "#2ca02c",

@@ -68,3 +68,31 @@ def test_k_too_large_and_foreign_scores(tmp_path):
     _bad(["prune", tmp_path / "other", "--scores", tmp_path / "s.json", "--k", "1", "-o", tmp_path / "p"], tmp_path, "another model")
     (tmp_path / "corrupt.json").write_text("{not json")
     _bad(["prune", "--scores", tmp_path / "corrupt.json", "--k", "1", "-o", tmp_path / "p"], tmp_path, "corrupt")
+
+
+def test_run_in_rounds(tmp_path):
+    "`run --rounds M`: the plan is made M operators at a time, the rest re-scored each round; a rerun resumes the rounds' scores."
+    args = ["run", "-o", tmp_path / "out", *FAST, "--k", "4", "--rounds", "2", "--repeats", "3", "--types", "ResnetBlock2D"]
+    r = ldpruner_inproc(*args)
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "out"
+    plan = json.loads((out / "pruned" / "plan.json").read_text())
+    assert len(plan["operators"]) == 4
+    assert "pruned in 2 rounds of up to 2 operators" in (out / "report.md").read_text()
+    kept = sorted(p.name for p in (out / "rounds").iterdir())
+    assert len(kept) == 1                       # round 1 is the run's own scores; round 2's are kept
+    r = ldpruner_inproc(*args)                  # the same command again reuses both
+    assert r.returncode == 0 and sorted(p.name for p in (out / "rounds").iterdir()) == kept
+    _bad(["run", "-o", tmp_path / "o2", "--rounds-distill", "5"], tmp_path, "--rounds-distill goes with --rounds")
+
+
+def test_fast_protocol(tmp_path):
+    "`--protocol fast` scores with its own n, steps and a diverse subset of the prompts; --steps given wins over it."
+    r = ldpruner_inproc("score", "-o", tmp_path / "s.json", "--protocol", "fast", "--types", "Downsample2D")
+    assert r.returncode == 0, r.stderr
+    s = json.loads((tmp_path / "s.json").read_text())
+    from ldpruner.scoring import PROTOCOLS
+    fast = PROTOCOLS["fast"]
+    assert (s["protocol"]["n"], s["protocol"]["steps"], len(s["conditions"])) == (fast["n"], fast["steps"], fast["conditions"])
+    r = ldpruner_inproc("score", "-o", tmp_path / "t.json", "--protocol", "fast", "--steps", "2", "--types", "Downsample2D")
+    assert r.returncode == 0 and json.loads((tmp_path / "t.json").read_text())["protocol"]["steps"] == 2
