@@ -330,7 +330,7 @@ def _common(p, model=True):
 
 def _scoring_args(p):
     p.add_argument("--protocol", default="full", choices=list(PROTOCOLS),
-                   help="full: every prompt, 4 latents each, 10 steps; fast: about 5x cheaper (4 prompts chosen for diversity, 1 latent, 4 steps)")
+                   help="full: every prompt, 4 latents each, 10 steps; fast: 4 prompts chosen for diversity, 1 latent, 4 steps (cost and agreement: nbs/33_fast_protocol)")
     p.add_argument("--n", type=COUNT, help="latents per condition (default: the protocol's)")
     p.add_argument("--steps", type=COUNT, help="denoising steps (default: the protocol's)")
     p.add_argument("--guidance", type=WEIGHT, default=3.0, help="classifier-free guidance scale")
