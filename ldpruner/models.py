@@ -245,7 +245,7 @@ class LDM:
 
     def with_unet(self, unet) -> "LDM":
         "The same bundle around another U-Net (a pruned one, say)."
-        return LDM(**{**self.__dict__, "unet": unet})
+        return LDM(**{**self.__dict__, "unet": unet, "extras": dict(self.extras)})   # its own extras: setting one leaves the original's alone
 
 # %% ../nbs/01_models.ipynb #bbed5897
 class UnconditionalLDMPipeline(DiffusionPipeline):

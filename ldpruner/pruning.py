@@ -131,6 +131,21 @@ def as_pruned(unet,               # a diffusers U-Net, already modified
 def _copy_pruned(unet, ops):
     return apply_plan(copy.deepcopy(unet), ops).eval()
 
+def _grow_until(reference, pruned, plan, rest, target, inputs, repeats, max_adds):
+    """Add operators of `rest` (in order) to `plan` one at a time, removing each from `pruned` in place and timing `pruned`
+    against `reference` after each, until the measured speedup reaches `target` or `max_adds` were added.
+    Returns (plan, measured speedup, latencies)."""
+    measured, lat, added = 0.0, None, 0
+    for op in rest:
+        new = _add(plan, op)
+        if new is plan: continue                       # already inside a removed parent
+        _replace_operators(pruned, resolve_nesting([o for o in new if o not in plan]))
+        plan, added = new, added + 1
+        lat = compare_latency({"original": reference, "pruned": pruned}, inputs, repeats=repeats)
+        measured = lat["original"] / lat["pruned"]
+        if measured >= target or added == max_adds: break
+    return plan, measured, lat
+
 def _by_speedup(unet, ranked, target, inputs, repeats, max_rounds=12):
     names = [o.name for o in ranked]
     prof = latency_profile(unet, inputs, names, repeats=max(5, repeats // 3))
@@ -141,16 +156,11 @@ def _by_speedup(unet, ranked, target, inputs, repeats, max_rounds=12):
     plan, rest = [], list(ranked)
     while rest and predicted_speedup(total, prof, [p.name for p in plan]) < target:
         plan = _add(plan, rest.pop(0))
-    measured, rounds = 0.0, 0
-    pruned, applied = copy.deepcopy(unet).eval(), []      # one copy; each round removes only the operators it adds
-    while True:
-        new = [o for o in plan if o not in applied]
-        _replace_operators(pruned, resolve_nesting(new))
-        applied = list(plan)
-        lat = compare_latency({"original": unet, "pruned": pruned}, inputs, repeats=repeats)
-        measured, rounds = lat["original"] / lat["pruned"], rounds + 1
-        if measured >= target or not rest or rounds >= max_rounds: break
-        plan = _add(plan, rest.pop(0))
+    pruned = _copy_pruned(unet, plan).eval()       # the predicted plan first, then one operator at a time while short
+    lat = compare_latency({"original": unet, "pruned": pruned}, inputs, repeats=repeats)
+    measured = lat["original"] / lat["pruned"]
+    if measured < target and rest and max_rounds > 1:
+        plan, measured, lat = _grow_until(unet, pruned, plan, rest, target, inputs, repeats, max_rounds - 1)
     as_pruned(pruned, PruneRecord([o.to_dict() for o in resolve_nesting(plan)]))
     if measured < target: warnings.warn(f"target speedup {target} not reached: measured {measured:.2f}x with {len(plan)} operators")
     return pruned, dict(target_speedup=target, predicted_speedup=predicted_speedup(total, prof, [p.name for p in plan]),

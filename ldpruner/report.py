@@ -85,7 +85,7 @@ def write_report(out: Path,  # the run's folder
              f"({sc.protocol.get('prediction_type', 'epsilon')}), guidance {run['guidance']}, seed {run['seed']}",
              f"- device {sc.protocol.get('device', 'cpu')}, dtype {sc.protocol.get('dtype', 'float32')}",
              f"- score formula: {run['formula']}; selection: " + (f"k = {run['k']}" if run.get("k") else f"target speedup {run['speedup']}x"),
-             f"- scoring took {sum(r.get('seconds', 0) for r in sc.operators.values()):.1f} s", *_rounds_lines(record_of(pruned).report), "",
+             f"- scoring took {sc.seconds:.1f} s", *_rounds_lines(record_of(pruned).report), "",
              "## Result", "", "```", format_bench(b), "```", "",
              f"## Plan ({len(plan)} operators)", "", "| operator | type | modification | score |", "|---|---|---|---|"]
     lines += [f"| `{o['name']}` | {o['type']} | {o['kind']} | {score.get(o['name'], float('nan')):.4g} |" for o in plan]

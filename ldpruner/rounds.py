@@ -6,13 +6,12 @@
 from __future__ import annotations
 import copy, warnings
 from pathlib import Path
-from .bench import compare_latency, count_params
+from .bench import count_params
 from .core import LDPrunerError, model_fingerprint
 from .criteria import check_formula, get_criterion
 from .finetune import distill
-from .models import LDM
 from .operators import find_operators, resolve_nesting
-from .pruning import PruneRecord, _add, _replace_operators, as_pruned, ranked_operators, record_of
+from .pruning import PruneRecord, _add, _grow_until, _replace_operators, as_pruned, ranked_operators, record_of
 from .tasks import task_latents
 
 # %% auto #0
@@ -21,11 +20,9 @@ __all__ = ['prune_in_rounds']
 # %% ../nbs/19_rounds.ipynb #4aab560f
 def _round_ldm(ldm, unet):
     "The bundle around `unet`, with its own fingerprint (scores made on it are for it, not for the original)."
-    return LDM(**{**ldm.__dict__, "unet": unet, "extras": {**ldm.extras, "fingerprint": model_fingerprint(unet)}})
-
-def _cost(sc) -> float:
-    "What scores cost to make (their own record: a resumed or kept file counts what it cost when it was made)."
-    return sc.original_seconds + sum(r.get("seconds", 0.0) for r in sc.operators.values())
+    rl = ldm.with_unet(unet)
+    rl.extras["fingerprint"] = model_fingerprint(unet)
+    return rl
 
 def _round_scores(ldm, unet, criterion, options, types, scores_dir):
     "(scores of `unet`'s remaining operators, the seconds they cost), kept in (and resumed from) `scores_dir` under the model's fingerprint."
@@ -37,23 +34,9 @@ def _round_scores(ldm, unet, criterion, options, types, scores_dir):
     sc = get_criterion(criterion).score(rl, find_operators(unet, types), opts)
     sc.criterion = criterion
     if scores_dir is not None: sc.save(opts["path"])
-    return sc, _cost(sc)
+    return sc, sc.seconds
 
 # %% ../nbs/19_rounds.ipynb #2ae3bd0d
-def _speedup_round(orig, current, plan, ranked, per_round, target, inputs, repeats):
-    "Add up to `per_round` of `ranked` to `plan`, timing after each; (plan, current, measured speedup)."
-    measured, added = 0.0, 0
-    for op in ranked:
-        new = _add(plan, op)
-        if new is plan: continue
-        gone = [o for o in new if o not in plan]
-        plan, added = new, added + 1
-        _replace_operators(current, resolve_nesting(gone))
-        lat = compare_latency({"original": orig, "pruned": current}, inputs, repeats=repeats)
-        measured = lat["original"] / lat["pruned"]
-        if measured >= target or added == per_round: break
-    return plan, current, measured
-
 def prune_in_rounds(ldm,                              # the model bundle (its U-Net is left unchanged)
                     k: int | None = None,             # remove this many operators in all
                     speedup: float | None = None,     # or remove operators until the measured U-Net speedup reaches this
@@ -85,7 +68,7 @@ def prune_in_rounds(ldm,                              # the model bundle (its U-
     while len(rounds) < max_rounds:
         if scores is not None and not rounds:
             scores.check_model(orig, ldm.extras.get("fingerprint"))
-            sc, seconds = scores, _cost(scores)
+            sc, seconds = scores, scores.seconds
         else: sc, seconds = _round_scores(ldm, current, criterion, options, types, scores_dir)
         ranked = ranked_operators(sc, formula)
         if not ranked: break
@@ -97,7 +80,8 @@ def prune_in_rounds(ldm,                              # the model bundle (its U-
                 plan = _add(plan, op)
             _replace_operators(current, resolve_nesting([o for o in plan if o not in before]))
         else:
-            plan, current, measured = _speedup_round(orig, current, plan, ranked, per_round, speedup, inputs, repeats)
+            plan, m, _ = _grow_until(orig, current, plan, ranked, speedup, inputs, repeats, per_round)
+            if plan != before: measured = m                # a round that adds nothing keeps the last measurement
         rounds.append(dict(scored=len(sc.operators), scoring_seconds=seconds, removed=[o.name for o in plan if o not in before],
                            **({"measured_speedup": measured} if speedup is not None else {})))
         done = len(plan) >= k if k is not None else measured >= speedup

@@ -92,6 +92,11 @@ class OperatorScores:
         "Whether every operator of the run's plan has its score (a killed run's file has not)."
         return self.plan is None or all(n in self.operators for n in self.plan)
 
+    @property
+    def seconds(self) -> float:
+        "What the scores cost to make: the original's generation and every operator's (a resumed file counts each part as it was made)."
+        return self.original_seconds + sum(r.get("seconds", 0.0) for r in self.operators.values())
+
     def add(self, op: Operator, d_avg: list, d_std: list, seconds: float = 0.0):
         self.operators[op.name] = dict(type=op.type, kind=op.kind, d_avg=list(d_avg), d_std=list(d_std), seconds=seconds)
 
