@@ -156,7 +156,7 @@ def _by_speedup(unet, ranked, target, inputs, repeats, max_rounds=12):
     plan, rest = [], list(ranked)
     while rest and predicted_speedup(total, prof, [p.name for p in plan]) < target:
         plan = _add(plan, rest.pop(0))
-    pruned = _copy_pruned(unet, plan).eval()       # the predicted plan first, then one operator at a time while short
+    pruned = _copy_pruned(unet, plan)       # the predicted plan first, then one operator at a time while short
     lat = compare_latency({"original": unet, "pruned": pruned}, inputs, repeats=repeats)
     measured = lat["original"] / lat["pruned"]
     if measured < target and rest and max_rounds > 1:
