@@ -13,7 +13,7 @@ import torch
 # %% auto #0
 __all__ = ['MARKER', 'DTYPES', 'LDPrunerError', 'tensor_bytes', 'model_fingerprint', 'fault_point', 'ensure_writable_dir',
            'atomic_file', 'write_json', 'atomic_dir', 'is_ldpruner_dir', 'is_ldpruner_file', 'check_output',
-           'resolve_device', 'resolve_dtype']
+           'resolve_device', 'resolve_dtype', 'mean_spread', 'pm']
 
 # %% ../nbs/00_core.ipynb #f027765e
 class LDPrunerError(ValueError):
@@ -210,3 +210,20 @@ def resolve_dtype(spec: str | torch.dtype | None = "float32",  # float32, float1
     if spec is None: return torch.float32
     if str(spec) not in DTYPES: raise LDPrunerError(f"unknown dtype '{spec}'; use {', '.join(DTYPES)}")
     return DTYPES[str(spec)]
+
+# %% ../nbs/00_core.ipynb #2b90a523
+def mean_spread(xs,  # numbers, one per seed
+               ) -> tuple[float, float]:
+    "(mean, sample standard deviation) of `xs`; the spread of a single number is 0."
+    xs = [float(x) for x in xs]
+    if not xs: raise ValueError("mean_spread of no numbers")
+    m = sum(xs) / len(xs)
+    sd = (sum((x - m) ** 2 for x in xs) / (len(xs) - 1)) ** 0.5 if len(xs) > 1 else 0.0
+    return m, sd
+
+def pm(xs,             # numbers, one per seed
+       fmt="{:.2f}",   # how to print each of the mean and the spread
+      ) -> str:
+    "`xs` as 'mean ± spread'."
+    m, sd = mean_spread(xs)
+    return f"{fmt.format(m)} ± {fmt.format(sd)}"
