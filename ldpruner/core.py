@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #d3858855
 from __future__ import annotations
-import glob, hashlib, json, os, re, shutil, signal, tempfile, uuid
+import glob, hashlib, json, os, re, shutil, signal, statistics, tempfile, uuid
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -13,7 +13,7 @@ import torch
 # %% auto #0
 __all__ = ['MARKER', 'DTYPES', 'LDPrunerError', 'tensor_bytes', 'model_fingerprint', 'fault_point', 'ensure_writable_dir',
            'atomic_file', 'write_json', 'atomic_dir', 'is_ldpruner_dir', 'is_ldpruner_file', 'check_output',
-           'resolve_device', 'resolve_dtype', 'mean_spread', 'pm']
+           'resolve_device', 'resolve_dtype', 'mean_spread', 'format_spread']
 
 # %% ../nbs/00_core.ipynb #f027765e
 class LDPrunerError(ValueError):
@@ -217,13 +217,11 @@ def mean_spread(xs,  # numbers, one per seed
     "(mean, sample standard deviation) of `xs`; the spread of a single number is 0."
     xs = [float(x) for x in xs]
     if not xs: raise ValueError("mean_spread of no numbers")
-    m = sum(xs) / len(xs)
-    sd = (sum((x - m) ** 2 for x in xs) / (len(xs) - 1)) ** 0.5 if len(xs) > 1 else 0.0
-    return m, sd
+    return statistics.mean(xs), (statistics.stdev(xs) if len(xs) > 1 else 0.0)
 
-def pm(xs,             # numbers, one per seed
-       fmt="{:.2f}",   # how to print each of the mean and the spread
-      ) -> str:
+def format_spread(xs,            # numbers, one per seed
+                  fmt="{:.2f}",  # how to print each of the mean and the spread
+                 ) -> str:
     "`xs` as 'mean ± spread'."
     m, sd = mean_spread(xs)
     return f"{fmt.format(m)} ± {fmt.format(sd)}"
