@@ -18,7 +18,8 @@ from .models import cast, quiet_hf
 from .conditioning import Conditioning
 
 # %% auto #0
-__all__ = ['feature_points', 'FeatureTap', 'distill_loss', 'DistillConfig', 'lr_at', 'task_target', 'distill', 'plot_history']
+__all__ = ['feature_points', 'FeatureTap', 'distill_loss', 'DistillConfig', 'lr_at', 'task_target', 'distill', 'reset_weights',
+           'plot_history']
 
 # %% ../nbs/11_finetune.ipynb #8bcd9b75
 def feature_points(unet,  # a diffusers U-Net
@@ -231,6 +232,16 @@ def distill(student: nn.Module,                   # the pruned U-Net (trained in
         if stop_after is not None and step + 1 >= stop_after: break
     model.eval()
     return dict(history=history, seconds=time.time() - t0, steps=len(history))
+
+# %% ../nbs/11_finetune.ipynb #ed8082c0
+def reset_weights(unet,          # a U-Net (pruned or not); changed in place
+                  seed: int = 0,  # the seed of the fresh weights
+                 ):
+    "`unet` with every submodule's parameters re-initialised by its own `reset_parameters` under `seed` (the same seed: the same weights)."
+    torch.manual_seed(seed)
+    for m in unet.modules():
+        if m is not unet and hasattr(m, "reset_parameters"): m.reset_parameters()
+    return unet
 
 # %% ../nbs/11_finetune.ipynb #14b7b5f5
 def plot_history(history: list,                # a distillation history

@@ -146,25 +146,40 @@ def _grow_until(reference, pruned, plan, rest, target, inputs, repeats, max_adds
         if measured >= target or added == max_adds: break
     return plan, measured, lat
 
-def _by_speedup(unet, ranked, target, inputs, repeats, max_rounds=12):
+def _prefix(ranked, n):
+    "The plan of the first `n` ranked operators (one inside an operator already in the plan adds nothing)."
+    plan = []
+    for op in ranked[:n]: plan = _add(plan, op)
+    return plan
+
+def _by_speedup(unet, ranked, target, inputs, repeats):
     names = [o.name for o in ranked]
     prof = latency_profile(unet, inputs, names, repeats=max(5, repeats // 3))
     total = compare_latency({"original": unet}, inputs, repeats=repeats)["original"]
     reach = predicted_speedup(total, prof, names)
     if target > 1.5 * reach:     # clearly out of reach; near the estimate, the measured search decides (and warns if short)
         raise LDPrunerError(f"a {target:g}x speedup is out of reach: removing every scored operator would give about {reach:.2f}x")
-    plan, rest = [], list(ranked)
-    while rest and predicted_speedup(total, prof, [p.name for p in plan]) < target:
-        plan = _add(plan, rest.pop(0))
-    pruned = _copy_pruned(unet, plan)       # the predicted plan first, then one operator at a time while short
-    lat = compare_latency({"original": unet, "pruned": pruned}, inputs, repeats=repeats)
-    measured = lat["original"] / lat["pruned"]
-    if measured < target and rest and max_rounds > 1:
-        plan, measured, lat = _grow_until(unet, pruned, plan, rest, target, inputs, repeats, max_rounds - 1)
-    as_pruned(pruned, PruneRecord([o.to_dict() for o in resolve_nesting(plan)]))
-    if measured < target: warnings.warn(f"target speedup {target} not reached: measured {measured:.2f}x with {len(plan)} operators")
-    return pruned, dict(target_speedup=target, predicted_speedup=predicted_speedup(total, prof, [p.name for p in plan]),
-                        measured_speedup=measured, latency_original_s=lat["original"], latency_pruned_s=lat["pruned"])
+    predicted = lambda n: predicted_speedup(total, prof, [o.name for o in _prefix(ranked, n)])
+    def measured(n):
+        pruned = _copy_pruned(unet, _prefix(ranked, n))
+        lat = compare_latency({"original": unet, "pruned": pruned}, inputs, repeats=repeats)
+        return pruned, lat, lat["original"] / lat["pruned"]
+    # bracket the target between a prefix measured short (lo) and one measured at or past it (hi), starting from the
+    # profile's guess and growing in doubling steps while short; then bisect to the shortest prefix that reaches it
+    lo, hi = 0, next((n for n in range(1, len(ranked) + 1) if predicted(n) >= target), len(ranked))
+    best, step = measured(hi), 1
+    while best[2] < target and hi < len(ranked):
+        lo, hi, step = hi, min(len(ranked), hi + step), step * 2
+        best = measured(hi)
+    while best[2] >= target and hi - lo > 1:
+        mid = (lo + hi) // 2
+        m = measured(mid)
+        if m[2] >= target: hi, best = mid, m
+        else: lo = mid
+    (pruned, lat, speed), plan = best, _prefix(ranked, hi)
+    if speed < target: warnings.warn(f"target speedup {target} not reached: measured {speed:.2f}x with {len(plan)} operators")
+    return pruned, dict(target_speedup=target, predicted_speedup=predicted(hi), measured_speedup=speed,
+                        latency_original_s=lat["original"], latency_pruned_s=lat["pruned"])
 
 def prune(unet,                            # the U-Net to prune (left unchanged)
           scores_or_names,                 # `OperatorScores`, or the names of the operators to remove

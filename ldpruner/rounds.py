@@ -33,7 +33,7 @@ def _round_scores(ldm, unet, criterion, options, types, scores_dir):
         opts["path"] = Path(scores_dir) / f"{criterion}-{rl.extras['fingerprint'][:16]}.json"
     sc = get_criterion(criterion).score(rl, find_operators(unet, types), opts)
     sc.criterion = criterion
-    if scores_dir is not None: sc.save(opts["path"])
+    if scores_dir is not None and not opts["path"].exists(): sc.save(opts["path"])   # for criteria that keep no file themselves
     return sc, sc.seconds
 
 # %% ../nbs/19_rounds.ipynb #2ae3bd0d
