@@ -37,7 +37,9 @@ EXPERIMENTS = {"20_train_t2i": "Training tiny-t2i", "21_train_uig": "Training ti
                "29_formulas_t2i": "Figs. 6-7: score formulas", "30_threshold_t2i": "Tab. 1 past 2x: after distillation",
                "31_userdata_t2i": "Your own data, from the CLI", "32_rounds": "Beyond: pruning in rounds",
                "33_fast_protocol": "Beyond: a 5x cheaper protocol", "34_compose_t2i": "Beyond: LD-Pruner × DiP-GO, peers' packages",
-               "35_seeds_t2i": "Seeds under the t2i claims", "36_seeds_dipgo_audio": "Seeds under DiP-GO and audio"}
+               "35_seeds_t2i": "Seeds under the t2i claims", "36_seeds_dipgo_audio": "Seeds under DiP-GO and audio",
+               "37_compose_seeds_t2i": "Seeds under LD-Pruner × step reuse",
+               "38_rounds_seeds_t2i": "Seeds under pruning in rounds"}
 
 
 def page_name(nb: Path) -> str:
