@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_pruning.ipynb #ecde96a3
 from __future__ import annotations
-import copy, json, warnings
+import copy, itertools, json, warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -146,11 +146,9 @@ def _grow_until(reference, pruned, plan, rest, target, inputs, repeats, max_adds
         if measured >= target or added == max_adds: break
     return plan, measured, lat
 
-def _prefix(ranked, n):
-    "The plan of the first `n` ranked operators (one inside an operator already in the plan adds nothing)."
-    plan = []
-    for op in ranked[:n]: plan = _add(plan, op)
-    return plan
+def _prefixes(ranked):
+    "The plan of the first n ranked operators, for every n from 0 (one inside an operator already in the plan adds nothing)."
+    return list(itertools.accumulate(ranked, _add, initial=[]))
 
 def _by_speedup(unet, ranked, target, inputs, repeats):
     names = [o.name for o in ranked]
@@ -159,9 +157,10 @@ def _by_speedup(unet, ranked, target, inputs, repeats):
     reach = predicted_speedup(total, prof, names)
     if target > 1.5 * reach:     # clearly out of reach; near the estimate, the measured search decides (and warns if short)
         raise LDPrunerError(f"a {target:g}x speedup is out of reach: removing every scored operator would give about {reach:.2f}x")
-    predicted = lambda n: predicted_speedup(total, prof, [o.name for o in _prefix(ranked, n)])
+    plans = _prefixes(ranked)
+    predicted = lambda n: predicted_speedup(total, prof, [o.name for o in plans[n]])
     def measured(n):
-        pruned = _copy_pruned(unet, _prefix(ranked, n))
+        pruned = _copy_pruned(unet, plans[n])
         lat = compare_latency({"original": unet, "pruned": pruned}, inputs, repeats=repeats)
         return pruned, lat, lat["original"] / lat["pruned"]
     # bracket the target between a prefix measured short (lo) and one measured at or past it (hi), starting from the
@@ -176,7 +175,7 @@ def _by_speedup(unet, ranked, target, inputs, repeats):
         m = measured(mid)
         if m[2] >= target: hi, best = mid, m
         else: lo = mid
-    (pruned, lat, speed), plan = best, _prefix(ranked, hi)
+    (pruned, lat, speed), plan = best, plans[hi]
     if speed < target: warnings.warn(f"target speedup {target} not reached: measured {speed:.2f}x with {len(plan)} operators")
     return pruned, dict(target_speedup=target, predicted_speedup=predicted(hi), measured_speedup=speed,
                         latency_original_s=lat["original"], latency_pruned_s=lat["pruned"])
