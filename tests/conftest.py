@@ -1,6 +1,7 @@
-import os, subprocess, sys
+import os, shutil, subprocess, sys
 from pathlib import Path
 import pytest
+from filelock import FileLock
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,3 +41,40 @@ def check_bad(run, args, folder, needle):
     assert sorted(p.name for p in folder.iterdir()) == before, "bad input must not write anything"
 
 def bad_inproc(args, folder, needle): check_bad(ldpruner_inproc, args, folder, needle)
+
+
+# Expensive inputs many tests read, made once per test run: under pytest-xdist the workers share one copy (the first to
+# ask builds it under a file lock; the others wait and read it). Tests only read them: anything they change, they copy.
+
+def shared(tmp_path_factory, name, make):
+    "The folder `name`, filled once by `make(folder)` for the whole run and every xdist worker; returns the folder."
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"): root = root.parent      # the workers' common parent
+    folder, done = root / f"shared-{name}", root / f"shared-{name}.done"
+    with FileLock(str(root / f"shared-{name}.lock")):
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True); folder.mkdir()
+            make(folder)
+            done.touch()
+    return folder
+
+
+@pytest.fixture(scope="session")
+def pipes(tmp_path_factory):
+    "Tiny random diffusers pipelines saved as real folders: SD-2.x (v-prediction), SDXL, AudioLDM."
+    def make(root):
+        from ldpruner.families import tiny_pipeline
+        for fam in ["sd-2", "sdxl", "audioldm"]: tiny_pipeline(fam, root / fam)
+    return shared(tmp_path_factory, "pipes", make)
+
+
+SCORE_ARGS = [*FAST, "--types", "Downsample2D", "Upsample2D"]     # six operators of tiny-t2i
+
+
+@pytest.fixture(scope="session")
+def scored_t2i(tmp_path_factory):
+    "An uninterrupted `ldpruner score` of tiny-t2i's six resamplers (SCORE_ARGS): the file `s.json`."
+    def make(d):
+        r = ldpruner_inproc("score", *SCORE_ARGS, "-o", d / "s.json")
+        assert r.returncode == 0, r.stderr
+    return shared(tmp_path_factory, "scored-t2i", make) / "s.json"

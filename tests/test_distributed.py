@@ -2,19 +2,15 @@
 
 `--` keeps torchrun's own parser off ldpruner's options (`--n` is an ambiguous prefix of torchrun's `--nnodes`...)."""
 import json, math, shutil, subprocess, sys
-from conftest import FAST, ldpruner_inproc as ldpruner     # the single-process run; torchrun starts its own processes
-
-ARGS = [*FAST, "--types", "Downsample2D", "Upsample2D"]     # six operators, three a process
+from conftest import SCORE_ARGS as ARGS     # six operators, three a process; the single-process run is conftest's
 
 
-def test_torchrun_scoring_matches_single_process(tmp_path):
-    single = ldpruner("score", "-o", tmp_path / "single.json", *ARGS)
-    assert single.returncode == 0, single.stderr
+def test_torchrun_scoring_matches_single_process(scored_t2i, tmp_path):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "--no-python", "--",
            shutil.which("ldpruner"), "score", "-o", str(tmp_path / "dist.json"), *ARGS]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
-    want = json.loads((tmp_path / "single.json").read_text())
+    want = json.loads(scored_t2i.read_text())
     got = json.loads((tmp_path / "dist.json").read_text())
     assert (got["model_fingerprint"], got["protocol"]) == (want["model_fingerprint"], want["protocol"])
     assert list(got["operators"]) == list(want["operators"])
@@ -23,4 +19,4 @@ def test_torchrun_scoring_matches_single_process(tmp_path):
     for name, w in want["operators"].items():
         for key in ("d_avg", "d_std"):
             assert all(math.isclose(a, b, rel_tol=1e-4, abs_tol=2e-5) for a, b in zip(got["operators"][name][key], w[key])), (name, key)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["dist.json", "single.json"]   # shard files are gone
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dist.json"]   # shard files are gone

@@ -1,19 +1,11 @@
 """Every diffusers family a user brings, from the CLI: tiny random pipelines saved as real diffusers folders
-(SD-2.x with v-prediction, SDXL, AudioLDM), a bare U-Net folder with an embeddings file, device and dtype flags."""
+(SD-2.x with v-prediction, SDXL, AudioLDM: conftest's `pipes`), a bare U-Net folder with an embeddings file, device and dtype flags."""
 import json, subprocess, sys, textwrap
 import pytest
 import torch
 from conftest import FAST, bad_inproc as _bad, ldpruner_inproc as ldpruner
 
 TYPES = ["--types", "Transformer2DModel", "Downsample2D"]
-
-
-@pytest.fixture(scope="module")
-def pipes(tmp_path_factory):
-    from ldpruner.families import tiny_pipeline
-    root = tmp_path_factory.mktemp("pipes")
-    for fam in ["sd-2", "sdxl", "audioldm"]: tiny_pipeline(fam, root / fam)
-    return root
 
 
 @pytest.mark.parametrize("family", ["sd-2", "sdxl", "audioldm"])

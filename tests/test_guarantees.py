@@ -1,12 +1,12 @@
 """The README's guarantees, tried as a careless user would: every mistake is one line on stderr and exit code 2, with no
 traceback and nothing of the user's touched; an internal error is one line and exit code 1; output paths follow one
 rule; and a run killed with -9 at its worst moments resumes to the result of an uninterrupted one."""
-import hashlib, json, os, subprocess, sys
+import hashlib, json, os, shutil, subprocess, sys
 from pathlib import Path
 import pytest
-from conftest import FAST, ldpruner_inproc as ldpruner
+from conftest import FAST, SCORE_ARGS, ldpruner_inproc as ldpruner
 
-TYPES = ["--types", "Downsample2D", "Upsample2D"]
+TYPES = SCORE_ARGS[SCORE_ARGS.index("--types"):]
 OPS = ["mid_block.attentions.0"]
 
 
@@ -20,13 +20,13 @@ def snapshot(root: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def ws(tmp_path_factory):
+def ws(tmp_path_factory, scored_t2i):
     "A workspace with a user's files, a complete scores file, hand-broken ones, a pruned model and non-models."
     d = tmp_path_factory.mktemp("ws")
     (d / "user").mkdir(); (d / "user" / "thesis.tex").write_text("years of work")
     (d / "notes.txt").write_text("a user's file")
     (d / ".thesis.checkpoint").mkdir(); (d / ".thesis.checkpoint" / "draft.tex").write_text("a user's folder")
-    assert ldpruner("score", *FAST, *TYPES, "-o", d / "scores.json").returncode == 0
+    shutil.copy(scored_t2i, d / "scores.json")
     good = json.loads((d / "scores.json").read_text())
     first = next(iter(good["operators"]))
     def broken(name, change):
@@ -185,12 +185,11 @@ SCORE = ["score", *FAST, *TYPES, "-o", "s.json"]
 
 
 @pytest.fixture(scope="module")
-def scored(tmp_path_factory):
-    "An uninterrupted scoring run: what every killed and resumed one must end with."
-    d = tmp_path_factory.mktemp("scored")
-    assert ldpruner(*SCORE[:-1], d / "s.json").returncode == 0
-    assert len(json.loads((d / "s.json").read_text())["operators"]) == 6      # so write 6 is the last, the file's completion
-    return d / "s.json"
+def scored(scored_t2i):
+    "An uninterrupted scoring run of SCORE (conftest's, shared): what every killed and resumed one must end with."
+    assert SCORE[1:-2] == SCORE_ARGS
+    assert len(json.loads(scored_t2i.read_text())["operators"]) == 6      # so write 6 is the last, the file's completion
+    return scored_t2i
 
 
 @pytest.mark.parametrize("point", ["write:s.json:1", "score:operator:3", "write:s.json:6"])

@@ -110,16 +110,14 @@ def test_audio_folder_eval_and_finetune(tmp_path, cache):
     assert r.returncode == 0 and "6 samples" in r.stderr, r.stderr
 
 
-def test_audioldm_on_a_captioned_audio_folder(tmp_path, cache):
+def test_audioldm_on_a_captioned_audio_folder(tmp_path, cache, pipes):
     "AudioLDM reads a folder of captioned clips through its own mel front end: distilled on them, evaluated against them."
     import soundfile
     from ldpruner.data import synth_clip
-    from ldpruner.families import tiny_pipeline
-    tiny_pipeline("audioldm", tmp_path / "aldm")
     clips = tmp_path / "clips"; clips.mkdir()
     for i in range(4): soundfile.write(clips / f"{i}.wav", synth_clip(np.random.default_rng(i)), 22050)
     (clips / "metadata.jsonl").write_text("".join(json.dumps(dict(file_name=f"{i}.wav", text=f"music {i}")) + "\n" for i in range(4)))
-    r = ldpruner("prune", tmp_path / "aldm", "--operators", "mid_block.attentions.0", "-o", tmp_path / "p")
+    r = ldpruner("prune", pipes / "audioldm", "--operators", "mid_block.attentions.0", "-o", tmp_path / "p")
     assert r.returncode == 0, r.stderr
     r = ldpruner("finetune", tmp_path / "p", "--data", clips, "--steps", "2", "--batch", "2", "-o", tmp_path / "ft")
     assert r.returncode == 0 and "4 samples" in r.stderr, r.stderr
