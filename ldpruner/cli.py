@@ -225,7 +225,7 @@ def cmd_finetune(a,  # the parsed command line
     if not is_pruned_dir(a.model): raise LDPrunerError(f"finetune takes a pruned-model folder (from `ldpruner prune` or `run`), not '{a.model}'")
     out = check_output(a.output, "dir", a.overwrite)
     ckpt = out.parent / f".{out.name}.checkpoint"
-    if ckpt.exists() and not (is_ldpruner_dir(ckpt) or (ckpt / "state.json").is_file()):    # ours (older ones lack the marker)
+    if ckpt.exists() and not is_ldpruner_dir(ckpt):
         raise LDPrunerError(f"{ckpt}: finetune keeps its checkpoint there, and something ldpruner did not make is in the way; move it, or choose another -o")
     if a.data.isdigit() and int(a.data) < 1: raise LDPrunerError(f"--data {a.data}: give at least 1 sample, or a data folder")
     if a.grad_accum > a.batch: raise LDPrunerError(f"--grad-accum {a.grad_accum} is larger than --batch {a.batch}: each piece needs a sample")

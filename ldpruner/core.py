@@ -65,11 +65,24 @@ def _fsync_dir(path: Path):
     except OSError: pass
     finally: os.close(fd)
 
+_MARK_TEXT = "made by ldpruner: `ldpruner` commands may replace this folder\n"   # temporaries carry it from their first instant
+
+def _is_temporary(p: Path, target: Path) -> bool:
+    "Whether `p` is a temporary or swapped-out folder that ldpruner made for `target`: its exact name and ldpruner's marker inside."
+    name = re.fullmatch(rf"\.{re.escape(target.name)}\.(?:[0-9a-f]{{32}}\.tmp|old-[0-9a-f]{{32}})", p.name)
+    return bool(name) and p.is_dir() and not p.is_symlink() and (p / MARKER).is_file()
+
 def _sweep(path: Path):
-    "Remove what killed writers of `path` left beside it (their temporary files and folders, a swapped-out old folder)."
+    "Remove what killed writers of `path` left beside it: ldpruner's marked temporary and swapped-out folders, nothing else."
     for p in path.parent.glob(f".{glob.escape(path.name)}.*"):
-        if p.name.endswith(".tmp") or ".old-" in p.name:
-            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+        if _is_temporary(p, path): shutil.rmtree(p, ignore_errors=True)
+
+def _temporary_dir(path: Path) -> Path:
+    "A new folder beside `path`, marked as ldpruner's at once (so only it, never a user's look-alike, is ever swept)."
+    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
+    tmp.mkdir(mode=0o700)
+    (tmp / MARKER).write_text(_MARK_TEXT)
+    return tmp
 
 def ensure_writable_dir(path,  # a folder to create if needed
                        ) -> Path:
@@ -89,18 +102,20 @@ def atomic_file(path,      # the file to write
     "Open a temporary file beside `path`; on success it is flushed to disk and replaces `path`, on error it is removed."
     path = Path(path)
     ensure_writable_dir(path.parent)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmpdir = _temporary_dir(path)            # the file is written in a marked folder of its own, then renamed out of it
+    tmp = tmpdir / path.name
     try:
-        with os.fdopen(fd, mode) as f:
+        with open(tmp, mode) as f:
             yield f
             f.flush(); os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_umask())
         fault_point(f"write:{path.name}")
         os.replace(tmp, path)
         _fsync_dir(path.parent)
+        shutil.rmtree(tmpdir, ignore_errors=True)
         _sweep(path)
     except BaseException:
-        if os.path.exists(tmp): os.unlink(tmp)
+        shutil.rmtree(tmpdir, ignore_errors=True)
         raise
 
 def write_json(path,  # the file to write
@@ -125,11 +140,11 @@ def atomic_dir(path,  # the folder to build
     "Yield a temporary folder beside `path`; on success it is flushed, marked as ldpruner's and becomes `path` (replacing any old one); on error it is removed."
     path = Path(path)
     ensure_writable_dir(path.parent)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    os.chmod(tmp, 0o777 & ~_umask())   # mkdtemp makes it private (0700); the finished folder gets the usual permissions
+    tmp = _temporary_dir(path)
+    os.chmod(tmp, 0o777 & ~_umask())   # private while it is built; the finished folder gets the usual permissions
     try:
         yield tmp
-        (tmp / MARKER).write_text("made by ldpruner: `ldpruner` commands may replace this folder\n")
+        (tmp / MARKER).write_text(_MARK_TEXT)                     # again: whatever was built inside may have replaced it
         _finish_tree(tmp)
         fault_point(f"dir:{path.name}")
         old = None
@@ -138,6 +153,7 @@ def atomic_dir(path,  # the folder to build
             os.replace(path, old)
         os.replace(tmp, path)
         _fsync_dir(path.parent)
+        if old is not None: shutil.rmtree(old, ignore_errors=True)    # the folder this one replaced (the check allowed it)
         _sweep(path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -146,9 +162,9 @@ def atomic_dir(path,  # the folder to build
 # %% ../nbs/00_core.ipynb #83150fe2
 def is_ldpruner_dir(path,  # a folder
                    ) -> bool:
-    "Whether folder `path` was made by ldpruner (its marker file, or a pruned model's plan from before the marker)."
+    "Whether folder `path` was made by ldpruner: it carries the marker file ldpruner writes in every folder it makes."
     path = Path(path)
-    return path.is_dir() and ((path / MARKER).is_file() or (path / "plan.json").is_file() or (path / "unet" / "plan.json").is_file())
+    return path.is_dir() and (path / MARKER).is_file()
 
 def is_ldpruner_file(path,  # a file
                     ) -> bool:
@@ -179,6 +195,9 @@ def check_output(path,                     # the output path a command was given
     if kind == "dir":
         if not path.is_dir(): raise LDPrunerError(f"{option} {path}: a file is there; give a folder path (ldpruner never turns a file into a folder)")
         if is_ldpruner_dir(path) or overwrite: return path
+        if (path / "plan.json").is_file() or (path / "unet" / "plan.json").is_file():
+            raise LDPrunerError(f"{option} {path}: a pruned model from before ldpruner marked its folders ({MARKER}) is there; "
+                                "give --overwrite to replace it, or a new path")
         raise LDPrunerError(f"{option} {path}: a folder that ldpruner did not make is there; give a new path, or --overwrite to replace it")
     if path.is_dir(): raise LDPrunerError(f"{option} {path}: a folder is there; give a file path")
     if is_ldpruner_file(path) or overwrite: return path

@@ -41,6 +41,7 @@ def ws(tmp_path_factory, scored_t2i):
     (d / "bert").mkdir(); (d / "bert" / "config.json").write_text(json.dumps({"model_type": "bert", "hidden_size": 8}))
     (d / "listcfg").mkdir(); (d / "listcfg" / "config.json").write_text("[1, 2, 3]")
     (d / "empty").mkdir()
+    (d / "proj").mkdir(); (d / "proj" / "plan.json").write_text("{}"); (d / "proj" / "thesis.tex").write_text("work")
     return d
 
 
@@ -61,6 +62,7 @@ CASES = [
     (["eval", "pruned", "--json", "user"], "a folder is there"),
     (["score", "-o", "/proc/ldpruner/scores.json"], "cannot write"),
     (["prune", "--operators", *OPS, "-o", "notes.txt/inside"], "is a file, not a folder"),
+    (["prune", "tiny-uig", "--operators", "mid_block.resnets.1", "-o", "proj"], "before ldpruner marked"),   # plan.json is no marker
     # scores files: complete, well-formed, for this model
     (["prune", "--scores", "partial.json", "--k", "1", "-o", NEW], "incomplete"),
     (["prune", "--scores", "negative.json", "--k", "1", "-o", NEW], "non-negative"),
@@ -155,6 +157,12 @@ def test_output_rule_replaces_only_its_own(ws, tmp_path, monkeypatch):
     r = ldpruner("prune", "--operators", *OPS, "-o", "mine", "--overwrite")       # asked for
     assert r.returncode == 0 and not (tmp_path / "mine" / "a.txt").exists() and (tmp_path / "mine" / "plan.json").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine", "p"]              # no temporary or old folder left
+    # a user's files named like temporaries or old folders beside an output are never swept
+    looks = [tmp_path / ".p.old-backup", tmp_path / ".p.draft.tmp", tmp_path / f".p.{'0' * 32}.tmp"]
+    looks[0].mkdir(); (looks[0] / "thesis.tex").write_text("years of work"); looks[1].write_text("draft"); looks[2].mkdir()
+    assert ldpruner("prune", "--operators", *OPS, "-o", "p").returncode == 0
+    assert all(p.exists() for p in looks) and (looks[0] / "thesis.tex").read_text() == "years of work"
+    for p in looks: shutil.rmtree(p) if p.is_dir() else p.unlink()
     umask = os.umask(0); os.umask(umask)
     for f in [tmp_path / "p" / "ldpruner_pruned.safetensors", tmp_path / "p" / "plan.json"]:
         assert f.stat().st_mode & 0o777 == 0o666 & ~umask, f
