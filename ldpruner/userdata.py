@@ -70,20 +70,22 @@ def read_imagefolder(path,                               # an imagefolder: image
     caps = _column(rows, meta, caption_column)
     return [(path / r["file_name"], c) for r, c in zip(rows, caps)]
 
-def load_image(path,  # an image file
-               size,  # the square side to resize and centre-crop to
+def load_image(path,           # an image file
+               size,           # the square side to resize and centre-crop to
+               channels=3,     # what the VAE takes: 3 (RGB) or 1 (greyscale)
               ) -> torch.Tensor | None:
     "`[C, H, W]` in [-1, 1]: shorter side resized to `size`, centre-cropped to `size` x `size`; None if it cannot be decoded."
     from PIL import Image, UnidentifiedImageError
+    if channels not in (1, 3): raise LDPrunerError(f"images for a VAE of {channels} input channels: only 1 (greyscale) and 3 (RGB) are read")
     try:
-        with Image.open(path) as im: im = im.convert("RGB")
+        with Image.open(path) as im: im = im.convert("L" if channels == 1 else "RGB")
     except (OSError, UnidentifiedImageError, ValueError): return None
     w, h = im.size
     s = size / min(w, h)
     im = im.resize((max(size, round(w * s)), max(size, round(h * s))), Image.BICUBIC)
     w, h = im.size
     l, t = (w - size) // 2, (h - size) // 2
-    x = torch.from_numpy(np.asarray(im.crop((l, t, l + size, t + size)), dtype=np.float32)).permute(2, 0, 1)
+    x = torch.from_numpy(np.asarray(im.crop((l, t, l + size, t + size)), dtype=np.float32).reshape(size, size, channels)).permute(2, 0, 1)
     return x / 127.5 - 1
 
 # %% ../nbs/16_userdata.ipynb #a74a68e2
@@ -168,8 +170,8 @@ def _reader(ldm):
         settings = audioldm_settings(ldm)
         return read_audiofolder, lambda f: audioldm_mel(f, settings)
     if is_audio_model(ldm): return read_audiofolder, load_clip_mel
-    size = image_size(ldm)
-    return read_imagefolder, lambda f: load_image(f, size)
+    size, channels = image_size(ldm), ldm.vae.config.in_channels
+    return read_imagefolder, lambda f: load_image(f, size, channels)
 
 def _data_key(items, size, vae) -> str:
     h = hashlib.sha256(f"{size}|{model_fingerprint(vae)}".encode())

@@ -40,6 +40,15 @@ def cache(tmp_path, monkeypatch):
     return tmp_path / "cache"
 
 
+def test_one_channel_model_reads_an_imagefolder_in_grey(tmp_path, cache):
+    "tiny-uig's VAE takes one channel: the user's RGB images are read as greyscale, not refused by a shape error."
+    data = _imagefolder(tmp_path / "data", n=4)
+    r = ldpruner("prune", "tiny-uig", "--operators", "mid_block.resnets.1", "-o", tmp_path / "p")
+    assert r.returncode == 0, r.stderr
+    r = ldpruner("finetune", tmp_path / "p", "--data", data, "--steps", "1", "--batch", "2", "-o", tmp_path / "ft")
+    assert r.returncode == 0 and "4 samples" in r.stderr, r.stderr
+
+
 def test_finetune_and_eval_on_an_imagefolder(tmp_path, cache):
     data = _imagefolder(tmp_path / "data")
     r = ldpruner("prune", "--operators", "mid_block.attentions.0", "up_blocks.3.resnets.2", "-o", tmp_path / "p")
