@@ -231,13 +231,18 @@ def save_pruned(unet: nn.Module,                  # a U-Net pruned by ldpruner
     base_cls = next(c for c in type(unet).__mro__ if c in (UNet2DConditionModel, UNet2DModel))
     config = {"_class_name": base_cls.__name__, **{k: v for k, v in dict(unet.config).items() if not k.startswith("_")}}
     meta = dict(format="ldpruner-plan/1", ldpruner_version=__version__, base=base or rec.base,
-                fingerprint=model_fingerprint(unet), operators=rec.operators, report=rec.report)
+                fingerprint=model_fingerprint(unet), operators=rec.operators, plan_sha256=_plan_digest(rec.operators), report=rec.report)
     with atomic_dir(path) as tmp:
         (tmp / CONFIG_NAME).write_text(json.dumps(config, indent=1, default=list))
         (tmp / PLAN_NAME).write_text(json.dumps(meta, indent=1))
         save_file({k: v.detach().contiguous() for k, v in unet.state_dict().items()}, str(tmp / WEIGHTS_NAME))
         _write_files(tmp, extra_files)
     return Path(path)
+
+def _plan_digest(operators: list) -> str:
+    "SHA-256 of a plan's operators: the weights' fingerprint cannot see an edit that removes a parameterless operator."
+    import hashlib
+    return hashlib.sha256(json.dumps(operators, sort_keys=True).encode()).hexdigest()
 
 def _write_files(folder: Path, files: dict | None):
     for name, content in (files or {}).items():
@@ -263,6 +268,8 @@ def load_pruned(path,          # a pruned-model folder, or a pipeline folder wit
     if meta.get("format") != "ldpruner-plan/1": raise LDPrunerError(f"{path}/{PLAN_NAME} is not an ldpruner plan")
     if config.get("_class_name") not in ("UNet2DConditionModel", "UNet2DModel"):
         raise LDPrunerError(f"{path}: unsupported model class {config.get('_class_name')}")
+    if "plan_sha256" in meta and meta["plan_sha256"] != _plan_digest(meta.get("operators")):     # older folders have none
+        raise LDPrunerError(f"{path}/{PLAN_NAME}: its operators are not the ones it was saved with (edited or corrupt)")
     unet = unet_from_config(config, device="meta")
     apply_plan(unet, [Operator(**o) for o in meta["operators"]])
     weights = path / WEIGHTS_NAME

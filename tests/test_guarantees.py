@@ -42,6 +42,10 @@ def ws(tmp_path_factory, scored_t2i):
     (d / "listcfg").mkdir(); (d / "listcfg" / "config.json").write_text("[1, 2, 3]")
     (d / "empty").mkdir()
     (d / "proj").mkdir(); (d / "proj" / "plan.json").write_text("{}"); (d / "proj" / "thesis.tex").write_text("work")
+    shutil.copytree(d / "pruned", d / "edited")          # an operator with no weights added to the plan by hand
+    plan = json.loads((d / "edited" / "plan.json").read_text())
+    plan["operators"].append(dict(name="time_embedding.act", type="SiLU", kind="identity"))
+    (d / "edited" / "plan.json").write_text(json.dumps(plan))
     return d
 
 
@@ -114,6 +118,7 @@ CASES = [
     (["operators", "listcfg"], "not a diffusers config"),
     (["operators", "no-such-model"], "unknown model"),
     (["operators", "empty"], "neither a pruned model"),
+    (["operators", "edited"], "not the ones it was saved with"),
     (["frobnicate"], "invalid choice"),
 ]
 
