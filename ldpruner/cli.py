@@ -45,6 +45,8 @@ def _load(spec, a):
     ldm = load_model(spec, allow_pickle=getattr(a, "allow_pickle", False), embeddings=getattr(a, "embeddings", None))
     ldm.extras["fingerprint"], ldm.extras["stored_dtype"] = model_fingerprint(ldm.unet), ldm.unet.dtype
     _check_steps(ldm, a)
+    if getattr(a, "prompt", None) and not ldm.conditional:
+        raise LDPrunerError(f"--prompt/--prompts: {ldm.name} is an unconditional model; it takes no prompts")
     ldm.to(device, dtype)
     print(f"model: {ldm.name}" + (f" ({ldm.description})" if ldm.description else "") + f"; on {device.type} in {str(dtype)[6:]}",
           file=sys.stderr)
@@ -200,6 +202,9 @@ def cmd_run(a,  # the parsed command line
     if a.k is None and a.speedup is None: a.speedup = 1.5
     check_output(a.output, "dir", a.overwrite)
     ldm = _load(a.model, a)
+    n = len(find_operators(ldm.unet, a.types))
+    if a.k is not None and a.k > n:          # found before the output folder exists
+        raise LDPrunerError(f"--k {a.k} is larger than the number of candidate operators ({n})")
     out = _run_folder(a.output, a.overwrite)
     t0 = time.time()
     sc = _score(ldm, a, out / "scores.json")
@@ -302,17 +307,19 @@ class _Parser(argparse.ArgumentParser):
         print(f"ldpruner: error: {message} (see {self.prog} --help)", file=sys.stderr)
         raise SystemExit(2)
 
-def _number(kind, low: float, above: bool = False):
-    "An argparse type: a finite `kind` (int or float) at least `low` (or above it)."
+def _number(kind, low: float, above: bool = False, high: float | None = None):
+    "An argparse type: a finite `kind` (int or float) at least `low` (or above it), and at most `high` if given."
     def parse(text):
         try: v = kind(text)
         except ValueError: raise argparse.ArgumentTypeError(f"'{text}' is not {'a whole number' if kind is int else 'a number'}") from None
         if not math.isfinite(v) or v < low or (above and v == low):
             raise argparse.ArgumentTypeError(f"{text} is out of range: it must be {'above' if above else 'at least'} {low:g}")
+        if high is not None and v > high: raise argparse.ArgumentTypeError(f"{text} is out of range: it must be at most {high}")
         return v
     return parse
 
-COUNT, SEED, WEIGHT, POSITIVE = _number(int, 1), _number(int, 0), _number(float, 0), _number(float, 0, above=True)
+# seeds: what torch's generators take, with room for the small offsets the commands add (seed + 1 for the data)
+COUNT, SEED, WEIGHT, POSITIVE = _number(int, 1), _number(int, 0, high=2**63 - 1), _number(float, 0), _number(float, 0, above=True)
 
 def _device_args(p):
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N or mps")

@@ -169,11 +169,15 @@ def load_embeddings(path,  # a safetensors file written by `save_embeddings`
     known = {f.name for f in fields(Conditioning)}
     bad = [k for k in t if k.removeprefix("uncond.") not in known]
     if bad: raise LDPrunerError(f"{path}: unknown tensors {', '.join(bad)}; expected {', '.join(sorted(known))} (and uncond.*)")
+    if any(v.ndim == 0 for v in t.values()): raise LDPrunerError(f"{path}: every tensor needs a first dimension, one row a prompt")
     cond = {k: v for k, v in t.items() if not k.startswith("uncond.")}
     if not cond: raise LDPrunerError(f"{path} holds no conditioning tensors")
     unc = {k.removeprefix("uncond."): v for k, v in t.items() if k.startswith("uncond.")}
     c = Conditioning(**cond)
     if len({len(v) for v in cond.values()}) != 1: raise LDPrunerError(f"{path}: its tensors disagree on the number of prompts")
-    prompts = json.loads(meta["prompts"]) if "prompts" in meta else [f"embedding {i}" for i in range(len(c))]
+    try: prompts = json.loads(meta["prompts"]) if "prompts" in meta else [f"embedding {i}" for i in range(len(c))]
+    except json.JSONDecodeError: prompts = None
+    if not isinstance(prompts, list) or not all(isinstance(p, str) for p in prompts):
+        raise LDPrunerError(f"{path}: its 'prompts' metadata is not a JSON list of strings")
     if len(prompts) != len(c): raise LDPrunerError(f"{path}: {len(prompts)} prompt names for {len(c)} embeddings")
     return c, (Conditioning(**unc) if unc else None), prompts

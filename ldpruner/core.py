@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #d3858855
 from __future__ import annotations
-import glob, hashlib, json, os, re, shutil, signal, statistics, tempfile, uuid
+import errno, glob, hashlib, json, os, re, shutil, signal, statistics, tempfile, uuid
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -77,6 +77,14 @@ def _sweep(path: Path):
     for p in path.parent.glob(f".{glob.escape(path.name)}.*"):
         if _is_temporary(p, path): shutil.rmtree(p, ignore_errors=True)
 
+def _write_failure(path: Path, e: BaseException) -> BaseException:
+    "What to raise when writing `path` failed with `e`: a full, read-only or forbidden disk is said in one line, a bug is not hidden."
+    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG):
+        return LDPrunerError(f"cannot write {path}: {e.strerror}")
+    if any(s in str(e) for s in ("StorageFull", "No space left", "QuotaExceeded")):   # safetensors' writer words its IO errors
+        return LDPrunerError(f"cannot write {path}: no space left on the device")
+    return e
+
 def _temporary_dir(path: Path) -> Path:
     "A new folder beside `path`, marked as ldpruner's at once (so only it, never a user's look-alike, is ever swept)."
     tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
@@ -114,9 +122,10 @@ def atomic_file(path,      # the file to write
         _fsync_dir(path.parent)
         shutil.rmtree(tmpdir, ignore_errors=True)
         _sweep(path)
-    except BaseException:
+    except BaseException as e:
         shutil.rmtree(tmpdir, ignore_errors=True)
-        raise
+        if (err := _write_failure(path, e)) is e: raise
+        raise err from None
 
 def write_json(path,  # the file to write
                obj,   # anything `json.dump` takes
@@ -155,9 +164,10 @@ def atomic_dir(path,  # the folder to build
         _fsync_dir(path.parent)
         if old is not None: shutil.rmtree(old, ignore_errors=True)    # the folder this one replaced (the check allowed it)
         _sweep(path)
-    except BaseException:
+    except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        if (err := _write_failure(path, e)) is e: raise
+        raise err from None
 
 # %% ../nbs/00_core.ipynb #83150fe2
 def is_ldpruner_dir(path,  # a folder

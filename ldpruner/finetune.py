@@ -221,8 +221,11 @@ def distill(student: nn.Module,                   # the pruned U-Net (trained in
             acc.backward(l * w if c.grad_accum > 1 else l)
             loss, parts = loss + w * float(l.detach()), {k: parts.get(k, 0.0) + w * v for k, v in pc.items()}
         if c.grad_clip: acc.clip_grad_norm_(model.parameters(), c.grad_clip)
-        opt.step()
         logged = acc.reduce(torch.tensor([loss, *parts.values()], device=acc.device), "mean")  # the whole batch, not this process's share
+        if not torch.isfinite(logged[0]):       # every process sees the same reduced loss, so all stop together
+            raise LDPrunerError(f"the distillation loss became {logged[0].item()} at step {step + 1}: stopped, nothing saved "
+                                "(a lower --lr, or float32, may help)")
+        opt.step()
         history.append(dict(step=step, **dict(zip(["loss", *parts], logged.tolist()))))
         if path is not None and acc.is_main_process and ((step + 1) % c.save_every == 0 or step + 1 == c.steps):
             _save_checkpoint(path, acc.unwrap_model(model), opt, step + 1, history, ident)

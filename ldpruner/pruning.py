@@ -265,13 +265,18 @@ def load_pruned(path,          # a pruned-model folder, or a pipeline folder wit
         meta = json.loads((path / PLAN_NAME).read_text())
         config = json.loads((path / CONFIG_NAME).read_text())
     except (OSError, json.JSONDecodeError) as e: raise LDPrunerError(f"{path}: unreadable plan or config ({e})") from None
+    if not isinstance(meta, dict) or not isinstance(config, dict): raise LDPrunerError(f"{path}: its plan or config is not a JSON object")
     if meta.get("format") != "ldpruner-plan/1": raise LDPrunerError(f"{path}/{PLAN_NAME} is not an ldpruner plan")
     if config.get("_class_name") not in ("UNet2DConditionModel", "UNet2DModel"):
         raise LDPrunerError(f"{path}: unsupported model class {config.get('_class_name')}")
     if "plan_sha256" in meta and meta["plan_sha256"] != _plan_digest(meta.get("operators")):     # older folders have none
         raise LDPrunerError(f"{path}/{PLAN_NAME}: its operators are not the ones it was saved with (edited or corrupt)")
-    unet = unet_from_config(config, device="meta")
-    apply_plan(unet, [Operator(**o) for o in meta["operators"]])
+    try:
+        unet = unet_from_config(config, device="meta")
+        apply_plan(unet, [Operator(**o) for o in meta["operators"]])
+    except LDPrunerError: raise
+    except Exception as e:        # whatever a hand-edited field makes diffusers or the plan raise: the folder is at fault
+        raise LDPrunerError(f"{path}: malformed plan or config ({type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''})") from None
     weights = path / WEIGHTS_NAME
     if not weights.is_file() and (path / _OLD_WEIGHTS_NAME).is_file(): weights = path / _OLD_WEIGHTS_NAME
     try: state = load_file(str(weights), device=str(device))
@@ -281,7 +286,7 @@ def load_pruned(path,          # a pruned-model folder, or a pipeline folder wit
     for k in state: state[k] = state[k].clone()
     try: unet.load_state_dict(state, strict=True, assign=True)
     except RuntimeError as e: raise LDPrunerError(f"{path}: weights do not match the plan ({str(e).splitlines()[0]})") from None
-    if model_fingerprint(unet) != meta["fingerprint"]: raise LDPrunerError(f"{path}: weights do not match their fingerprint (corrupt file?)")
+    if model_fingerprint(unet) != meta.get("fingerprint"): raise LDPrunerError(f"{path}: weights do not match their fingerprint (corrupt file?)")
     return as_pruned(unet, PruneRecord(meta["operators"], meta.get("base"), meta.get("report"))).eval()
 
 # %% ../nbs/06_pruning.ipynb #622d0647

@@ -116,6 +116,24 @@ def _load_folder(path: Path, name: str, allow_pickle: bool, embeddings) -> LDM:
     if (path / "config.json").is_file(): return load_unet_folder(path, name=name, allow_pickle=allow_pickle, embeddings=embeddings)
     raise LDPrunerError(f"{path} is neither a pruned model, a diffusers pipeline (model_index.json) nor a U-Net folder (config.json)")
 
+# what pruning never changes (a BK-SDM student drops blocks, so layer counts may differ): latents in and out, widths, conditioning
+_IDENTITY_KEYS = ("in_channels", "out_channels", "sample_size", "block_out_channels", "cross_attention_dim", "addition_embed_type")
+
+def _architecture(unet) -> dict:
+    "What a U-Net shares with every model pruned from it."
+    cfg = dict(unet.config)
+    return {k: (list(cfg[k]) if isinstance(cfg.get(k), (list, tuple)) else cfg.get(k)) for k in _IDENTITY_KEYS}
+
+def _load_base(path, unet, base, download, allow_pickle):
+    "The model a pruned folder's plan names as its base, checked to be the model the pruned U-Net was cut from."
+    if not isinstance(base, str) or not base: raise LDPrunerError(f"{path}/{PLAN_NAME}: its base is not a model name ({base!r})")
+    if Path(base).is_dir() and (Path(base) / PLAN_NAME).is_file():      # itself, or another pruned folder: never the original
+        raise LDPrunerError(f"{path}: its base {base} is a pruned folder, not the model it was pruned from")
+    ldm = load_model(base, download, allow_pickle)
+    if _architecture(ldm.unet) != _architecture(unet):
+        raise LDPrunerError(f"{path}: its base {base} is another model (its U-Net's channels, size or conditioning differ from the pruned one's)")
+    return ldm
+
 def load_model(spec: str,                   # a reference name, a pruned-model, pipeline or U-Net folder, or a hub id
                download=None,               # fetches a hub id to a local folder (default: diffusers' download, through the HF cache)
                allow_pickle: bool = False,  # also load `.bin` (pickle) weights
@@ -133,7 +151,7 @@ def load_model(spec: str,                   # a reference name, a pruned-model, 
         if (path / PLAN_NAME).is_file():
             unet = load_pruned(path)
             base = record_of(unet).base
-            ldm = load_model(base, download, allow_pickle) if base else LDM(name=str(path), unet=unet, family="unet")
+            ldm = _load_base(path, unet, base, download, allow_pickle) if base else LDM(name=str(path), unet=unet, family="unet")
             ldm = ldm.with_unet(unet)
             ldm.name, ldm.description = f"{base or 'model'} pruned ({path.name})", f"pruned model in {path}, base {base}"
             return attach_embeddings(ldm, embeddings) if embeddings is not None else ldm

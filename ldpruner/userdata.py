@@ -39,8 +39,14 @@ def read_records(path,  # a `.jsonl` or `.csv` file
     path = Path(path)
     text = _read_text(path)
     if path.suffix == ".csv": return list(csv.DictReader(io.StringIO(text)))
-    try: return [json.loads(l) for l in text.splitlines() if l.strip()]
-    except json.JSONDecodeError as e: raise LDPrunerError(f"{path}: not JSON lines (line {e.lineno if hasattr(e, 'lineno') else '?'})") from None
+    rows = []
+    for i, line in enumerate(text.splitlines(), 1):
+        if not line.strip(): continue
+        try: row = json.loads(line)
+        except json.JSONDecodeError: raise LDPrunerError(f"{path}: not JSON lines (line {i})") from None
+        if not isinstance(row, dict): raise LDPrunerError(f"{path}: line {i} is not a JSON object ({{\"file_name\": ..., \"text\": ...}})")
+        rows.append(row)
+    return rows
 
 def read_prompts(path,                       # a `.txt` file (a prompt a line), or `.jsonl` / `.csv` with a text or caption column
                  column: str | None = None,  # the column to read
@@ -66,9 +72,13 @@ def read_imagefolder(path,                               # an imagefolder: image
                             "metadata.jsonl with file_name and text for each")
     rows = read_records(meta)
     if not rows: raise LDPrunerError(f"{meta} has no rows")
-    if any("file_name" not in r for r in rows): raise LDPrunerError(f"{meta}: every row needs a file_name")
+    _check_file_names(rows, meta)
     caps = _column(rows, meta, caption_column)
     return [(path / r["file_name"], c) for r, c in zip(rows, caps)]
+
+def _check_file_names(rows, meta):
+    bad = next((i for i, r in enumerate(rows, 1) if not isinstance(r.get("file_name"), str) or not r["file_name"]), None)
+    if bad: raise LDPrunerError(f"{meta}: every row needs a file_name, a file's name as a string (row {bad} has none)")
 
 def load_image(path,           # an image file
                size,           # the square side to resize and centre-crop to
@@ -79,7 +89,7 @@ def load_image(path,           # an image file
     if channels not in (1, 3): raise LDPrunerError(f"images for a VAE of {channels} input channels: only 1 (greyscale) and 3 (RGB) are read")
     try:
         with Image.open(path) as im: im = im.convert("L" if channels == 1 else "RGB")
-    except (OSError, UnidentifiedImageError, ValueError): return None
+    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError): return None   # a bomb: undecodable here
     w, h = im.size
     s = size / min(w, h)
     im = im.resize((max(size, round(w * s)), max(size, round(h * s))), Image.BICUBIC)
@@ -99,7 +109,7 @@ def read_audiofolder(path,                               # a folder of audio cli
     if not path.is_dir(): raise LDPrunerError(f"no such data folder: {path}")
     if (path / "metadata.jsonl").is_file():
         rows = read_records(path / "metadata.jsonl")
-        if any("file_name" not in r for r in rows): raise LDPrunerError(f"{path / 'metadata.jsonl'}: every row needs a file_name")
+        _check_file_names(rows, path / "metadata.jsonl")
         has_caps = caption_column or any(c in r for r in rows for c in CAPTION_COLUMNS)
         caps = _column(rows, path / "metadata.jsonl", caption_column) if has_caps else [""] * len(rows)
         return [(path / r["file_name"], c) for r, c in zip(rows, caps)]

@@ -42,10 +42,17 @@ def ws(tmp_path_factory, scored_t2i):
     (d / "listcfg").mkdir(); (d / "listcfg" / "config.json").write_text("[1, 2, 3]")
     (d / "empty").mkdir()
     (d / "proj").mkdir(); (d / "proj" / "plan.json").write_text("{}"); (d / "proj" / "thesis.tex").write_text("work")
-    shutil.copytree(d / "pruned", d / "edited")          # an operator with no weights added to the plan by hand
-    plan = json.loads((d / "edited" / "plan.json").read_text())
-    plan["operators"].append(dict(name="time_embedding.act", type="SiLU", kind="identity"))
-    (d / "edited" / "plan.json").write_text(json.dumps(plan))
+    for name, row in (("nullrows", "null"), ("numname", json.dumps({"file_name": 3, "text": "a cat"}))):
+        (d / name).mkdir(); (d / name / "metadata.jsonl").write_text(row + "\n")
+    (d / "rows.jsonl").write_text('["a red circle"]\n')
+    def variant(name, file, change):
+        "A copy of the pruned folder with `file` (plan.json or config.json) changed by hand."
+        shutil.copytree(d / "pruned", d / name)
+        e = json.loads((d / name / file).read_text()); change(e); (d / name / file).write_text(json.dumps(e))
+    variant("edited", "plan.json", lambda e: e["operators"].append(dict(name="time_embedding.act", type="SiLU", kind="identity")))
+    variant("selfbase", "plan.json", lambda e: e.update(base=str(d / "selfbase")))
+    variant("otherbase", "plan.json", lambda e: e.update(base="tiny-t2i"))
+    variant("badfield", "config.json", lambda e: e.update(block_out_channels="wide"))
     return d
 
 
@@ -95,9 +102,13 @@ CASES = [
     (["score", "--formula", "bogus", "-o", NEW], "invalid choice"),
     (["score", "--device", "cuda:7", "-o", NEW], "CUDA"),
     (["score", "--prompts", "missing.txt", "-o", NEW], "no such file"),
+    (["score", "tiny-uig", "--prompt", "a cat", "-o", NEW], "unconditional model"),         # not silently ignored
+    (["eval", "pruned", "--prompt", "a cat", "--n", "2"], "unconditional model"),
+    (["score", "--seed", str(2**64), "-o", NEW], "out of range"),                             # too large for torch
     (["run", "--k", "-1", "-o", NEW], "out of range"),
     (["run", "--k", "3", "--speedup", "2", "-o", NEW], "one of --k or --speedup"),
     (["run", "--speedup", "1", "-o", NEW], "above 1"),
+    (["run", "--k", "1000", "-o", NEW], "larger than the number of candidate operators"),   # before -o is made
     (["run", "--batch", "0", "-o", NEW], "out of range"),
     (["finetune", "pruned", "--steps", "0", "-o", NEW], "out of range"),
     (["finetune", "pruned", "--lr", "-1", "-o", NEW], "out of range"),
@@ -108,6 +119,9 @@ CASES = [
     (["finetune", "pruned", "--data", "empty", "-o", NEW], "empty folder"),
     (["finetune", "pruned", "--save-every", "0", "-o", NEW], "out of range"),
     (["finetune", "tiny-t2i", "-o", NEW], "pruned-model folder"),
+    (["finetune", "pruned", "--data", "nullrows", "--steps", "1", "-o", NEW], "not a JSON object"),
+    (["finetune", "pruned", "--data", "numname", "--steps", "1", "-o", NEW], "a file's name as a string"),
+    (["score", "--prompts", "rows.jsonl", "-o", NEW], "not a JSON object"),
     (["eval", "pruned", "--n", "0"], "out of range"),
     (["eval", "pruned", "--steps", "100000"], "trained with 1000 timesteps"),
     (["eval", "pruned", "--data", "missing"], "no such file or folder"),
@@ -119,6 +133,9 @@ CASES = [
     (["operators", "no-such-model"], "unknown model"),
     (["operators", "empty"], "neither a pruned model"),
     (["operators", "edited"], "not the ones it was saved with"),
+    (["operators", "selfbase"], "is a pruned folder, not the model it was pruned from"),     # was a RecursionError
+    (["operators", "otherbase"], "is another model"),
+    (["operators", "badfield"], "malformed plan or config"),
     (["frobnicate"], "invalid choice"),
 ]
 
@@ -150,6 +167,14 @@ def test_internal_error_is_one_line_and_debug_shows_it(ws, monkeypatch):
     (line,) = r.stderr.strip().splitlines()
     assert "internal error" in line and "ZeroDivisionError" in line and cli.ISSUES_URL in line and "--debug" in line
     with pytest.raises(ZeroDivisionError): cli.main(["operators", "--debug"])
+
+
+def test_finetune_whose_loss_turns_nan_stops_and_saves_nothing(ws, tmp_path):
+    r = ldpruner("finetune", ws / "pruned", "--lr", "1e30", "--steps", "3", "--batch", "2", "--data", "4", "-o", tmp_path / "ft")
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    (line,) = [l for l in r.stderr.splitlines() if l.startswith("ldpruner: error:")]
+    assert "loss became" in line and "nothing saved" in line
+    assert list(tmp_path.iterdir()) == []                  # no model, no checkpoint, no temporary
 
 
 def test_output_rule_replaces_only_its_own(ws, tmp_path, monkeypatch):
