@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 from .bench import count_params, device_name
-from .core import (LDPrunerError, atomic_dir, atomic_file, check_output, is_ldpruner_dir,
+from .core import (LDPrunerError, atomic_dir, atomic_file, atomic_path, check_output, is_ldpruner_dir,
                            model_fingerprint, resolve_device, resolve_dtype, write_json)
 from .models import cast
 from .operators import find_operators, operator_counts, OPERATOR_TYPES
@@ -110,8 +110,11 @@ def cmd_score(a,  # the parsed command line
     check_output(a.output, "file", a.overwrite)
     check_formula(a.criterion, a.formula)
     ldm = _load(a.model, a)
-    if a.overwrite: Path(a.output).unlink(missing_ok=True)     # asked for: start afresh instead of resuming
-    sc = _score(ldm, a, a.output, a.criterion)
+    if a.overwrite and Path(a.output).exists() and int(os.environ.get("WORLD_SIZE", "1")) == 1:
+        with atomic_path(a.output) as fresh: sc = _score(ldm, a, fresh, a.criterion)    # afresh; the old file stays until then
+    else:
+        if a.overwrite: Path(a.output).unlink(missing_ok=True)     # under torchrun every rank reads one path: start afresh there
+        sc = _score(ldm, a, a.output, a.criterion)
     if distributed_rank_world()[0] != 0: return
     rank = sc.ranking(a.formula)
     print(f"{sc.criterion} scores of {len(rank)} operators written to {a.output}")

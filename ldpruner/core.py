@@ -12,8 +12,8 @@ import torch
 
 # %% auto #0
 __all__ = ['MARKER', 'DTYPES', 'LDPrunerError', 'tensor_bytes', 'model_fingerprint', 'fault_point', 'ensure_writable_dir',
-           'atomic_file', 'write_json', 'atomic_dir', 'is_ldpruner_dir', 'is_ldpruner_file', 'check_output',
-           'resolve_device', 'resolve_dtype', 'mean_spread', 'format_spread']
+           'atomic_file', 'atomic_path', 'write_json', 'atomic_dir', 'is_ldpruner_dir', 'is_ldpruner_file',
+           'check_output', 'resolve_device', 'resolve_dtype', 'mean_spread', 'format_spread']
 
 # %% ../nbs/00_core.ipynb #f027765e
 class LDPrunerError(ValueError):
@@ -120,6 +120,25 @@ def atomic_file(path,      # the file to write
         fault_point(f"write:{path.name}")
         os.replace(tmp, path)
         _fsync_dir(path.parent)
+        shutil.rmtree(tmpdir, ignore_errors=True)
+        _sweep(path)
+    except BaseException as e:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+        if (err := _write_failure(path, e)) is e: raise
+        raise err from None
+
+@contextmanager
+def atomic_path(path,  # the file a writer will write (and may rewrite as it goes)
+               ):
+    "Yield a path in a marked temporary folder beside `path`; on success what was written there replaces `path`, on error the folder is removed."
+    path = Path(path)
+    ensure_writable_dir(path.parent)
+    tmpdir = _temporary_dir(path)
+    try:
+        yield tmpdir / path.name
+        if (tmpdir / path.name).exists():
+            os.replace(tmpdir / path.name, path)
+            _fsync_dir(path.parent)
         shutil.rmtree(tmpdir, ignore_errors=True)
         _sweep(path)
     except BaseException as e:

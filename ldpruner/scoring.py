@@ -174,6 +174,9 @@ def score_operators(unet,                            # the U-Net whose operators
         if old.model_fingerprint != fp: raise LDPrunerError(f"{path} holds scores for another model (fingerprint {old.model_fingerprint}, this model is {fp})")
         if old.protocol != protocol or old.conditions != names:
             raise LDPrunerError(f"{path} holds scores made with another protocol ({old.protocol}); use a new path or the same settings")
+        # a file grows to a larger set of operators (a stopped run, or more of them), but never mixes in others
+        if not set(old.plan or old.operators) | set(old.operators) <= {o.name for o in operators}:
+            raise LDPrunerError(f"{path} holds scores of other operators (another --types?); use a new path or the same operators")
         scores = old
     scores.plan = [o.name for o in operators]
     gen = dict(conditions=conditions, uncond=uncond, n=n, steps=steps, scheduler=scheduler, guidance_scale=guidance_scale,

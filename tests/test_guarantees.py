@@ -102,6 +102,7 @@ CASES = [
     (["score", "--formula", "bogus", "-o", NEW], "invalid choice"),
     (["score", "--device", "cuda:7", "-o", NEW], "CUDA"),
     (["score", "--prompts", "missing.txt", "-o", NEW], "no such file"),
+    (["score", *FAST, "--types", "ResnetBlock2D", "-o", "scores.json"], "other operators"),   # never merged into another --types' file
     (["score", "tiny-uig", "--prompt", "a cat", "-o", NEW], "unconditional model"),         # not silently ignored
     (["eval", "pruned", "--prompt", "a cat", "--n", "2"], "unconditional model"),
     (["score", "--seed", str(2**64), "-o", NEW], "out of range"),                             # too large for torch
@@ -238,6 +239,20 @@ def test_score_killed_resumes_bit_identically(scored, tmp_path, monkeypatch, poi
     r = ldpruner(*SCORE)
     assert r.returncode == 0, r.stderr
     assert _scores(tmp_path / "s.json") == _scores(scored)
+    assert _strays(tmp_path) == []
+
+
+def test_score_overwrite_keeps_the_old_file_until_the_new_one_is_whole(scored, tmp_path, monkeypatch):
+    "--overwrite starts afresh, but a crash half way leaves the old scores file as it was (it used to be deleted first)."
+    shutil.copy(scored, tmp_path / "s.json")
+    (tmp_path / "s.json").write_text((tmp_path / "s.json").read_text().replace('"complete": true', '"complete": true '))
+    before = (tmp_path / "s.json").read_bytes()
+    _killed([*SCORE, "--overwrite"], "score:operator:3", tmp_path)
+    assert (tmp_path / "s.json").read_bytes() == before
+    monkeypatch.chdir(tmp_path)
+    r = ldpruner(*SCORE, "--overwrite")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "s.json").read_bytes() != before and _scores(tmp_path / "s.json") == _scores(scored)
     assert _strays(tmp_path) == []
 
 
