@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #d3858855
 from __future__ import annotations
-import errno, glob, hashlib, json, os, re, shutil, signal, statistics, tempfile, uuid
+import errno, glob, hashlib, json, os, re, shutil, signal, statistics, sys, tempfile, uuid
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -85,6 +85,12 @@ def _write_failure(path: Path, e: BaseException) -> BaseException:
         return LDPrunerError(f"cannot write {path}: no space left on the device")
     return e
 
+def _failed_write(tmp: Path, path: Path, e: BaseException):
+    "Remove the temporary folder `tmp` of a write of `path` that failed with `e`, and raise what `_write_failure` makes of it."
+    shutil.rmtree(tmp, ignore_errors=True)
+    if (err := _write_failure(path, e)) is e: raise e
+    raise err from None
+
 def _temporary_dir(path: Path) -> Path:
     "A new folder beside `path`, marked as ldpruner's at once (so only it, never a user's look-alike, is ever swept)."
     tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
@@ -122,10 +128,7 @@ def atomic_file(path,      # the file to write
         _fsync_dir(path.parent)
         shutil.rmtree(tmpdir, ignore_errors=True)
         _sweep(path)
-    except BaseException as e:
-        shutil.rmtree(tmpdir, ignore_errors=True)
-        if (err := _write_failure(path, e)) is e: raise
-        raise err from None
+    except BaseException as e: _failed_write(tmpdir, path, e)
 
 @contextmanager
 def atomic_path(path,  # the file a writer will write (and may rewrite as it goes)
@@ -141,10 +144,7 @@ def atomic_path(path,  # the file a writer will write (and may rewrite as it goe
             _fsync_dir(path.parent)
         shutil.rmtree(tmpdir, ignore_errors=True)
         _sweep(path)
-    except BaseException as e:
-        shutil.rmtree(tmpdir, ignore_errors=True)
-        if (err := _write_failure(path, e)) is e: raise
-        raise err from None
+    except BaseException as e: _failed_write(tmpdir, path, e)
 
 def write_json(path,  # the file to write
                obj,   # anything `json.dump` takes
@@ -179,14 +179,12 @@ def atomic_dir(path,  # the folder to build
         if path.exists():
             old = path.parent / f".{path.name}.old-{uuid.uuid4().hex}"
             os.replace(path, old)
+            fault_point(f"swap:{path.name}")      # between the two renames: nothing at `path` until the next run puts it back
         os.replace(tmp, path)
         _fsync_dir(path.parent)
         if old is not None: shutil.rmtree(old, ignore_errors=True)    # the folder this one replaced (the check allowed it)
         _sweep(path)
-    except BaseException as e:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if (err := _write_failure(path, e)) is e: raise
-        raise err from None
+    except BaseException as e: _failed_write(tmp, path, e)
 
 # %% ../nbs/00_core.ipynb #83150fe2
 def is_ldpruner_dir(path,  # a folder
@@ -212,6 +210,15 @@ def _parent_writable(path: Path):
         with tempfile.TemporaryFile(dir=up): pass     # the only sure test (permissions, read-only mounts, /proc); gone at once
     except OSError as e: raise LDPrunerError(f"cannot write to {up}: {e.strerror or e}") from None
 
+def _recover(path: Path):
+    "Put back the folder a crash hid between the two renames of a replace: ldpruner's own `.NAME.old-<hex>`, when nothing is at `path`."
+    olds = [p for p in path.parent.glob(f".{glob.escape(path.name)}.old-*") if _is_temporary(p, path)]
+    if path.exists() or path.is_symlink() or not olds: return
+    newest = max(olds, key=lambda p: p.stat().st_mtime)
+    os.replace(newest, path)
+    _sweep(path)                                 # and the crashed run's own temporaries
+    print(f"ldpruner: {path} put back from {newest.name}, where a crash left it", file=sys.stderr)
+
 def check_output(path,                     # the output path a command was given
                  kind: str = "dir",        # `dir` or `file`
                  overwrite: bool = False,  # the user passed --overwrite
@@ -219,6 +226,7 @@ def check_output(path,                     # the output path a command was given
                 ) -> Path:
     "Apply ldpruner's rule for an output `path` (`kind` 'dir' or 'file') before any work; return it, or raise one `LDPrunerError`."
     path = Path(path)
+    if kind == "dir" and path.parent.is_dir(): _recover(path)
     if not path.exists() and not path.is_symlink():
         _parent_writable(path); return path
     if kind == "dir":

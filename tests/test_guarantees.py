@@ -256,6 +256,18 @@ def test_score_overwrite_keeps_the_old_file_until_the_new_one_is_whole(scored, t
     assert _strays(tmp_path) == []
 
 
+def test_replace_killed_between_its_two_renames_is_put_back(tmp_path, monkeypatch):
+    "A crash after the old folder is moved aside and before the new one is moved in: the next run finds the old one."
+    assert ldpruner("prune", "--operators", *OPS, "-o", tmp_path / "p").returncode == 0
+    old_plan = (tmp_path / "p" / "plan.json").read_text()
+    _killed(["prune", "--operators", "mid_block.resnets.1", "-o", "p"], "swap:p:1", tmp_path)
+    assert not (tmp_path / "p").exists()
+    monkeypatch.chdir(tmp_path)
+    r = ldpruner("prune", "--operators", *OPS, "-o", "p", "--k", "1")          # a mistake: the folder is put back first
+    assert r.returncode == 2 and "put back" in r.stderr, r.stderr
+    assert (tmp_path / "p" / "plan.json").read_text() == old_plan and _strays(tmp_path) == []
+
+
 FT = ["--steps", "4", "--batch", "4", "--data", "16", "--save-every", "1"]
 
 
