@@ -115,20 +115,12 @@ def atomic_file(path,      # the file to write
                ):
     "Open a temporary file beside `path`; on success it is flushed to disk and replaces `path`, on error it is removed."
     path = Path(path)
-    ensure_writable_dir(path.parent)
-    tmpdir = _temporary_dir(path)            # the file is written in a marked folder of its own, then renamed out of it
-    tmp = tmpdir / path.name
-    try:
+    with atomic_path(path) as tmp:           # the file is written in a marked folder of its own, then renamed out of it
         with open(tmp, mode) as f:
             yield f
             f.flush(); os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_umask())
         fault_point(f"write:{path.name}")
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
-        shutil.rmtree(tmpdir, ignore_errors=True)
-        _sweep(path)
-    except BaseException as e: _failed_write(tmpdir, path, e)
 
 @contextmanager
 def atomic_path(path,  # the file a writer will write (and may rewrite as it goes)
@@ -168,14 +160,13 @@ def atomic_dir(path,  # the folder to build
     "Yield a temporary folder beside `path`; on success it is flushed, marked as ldpruner's and becomes `path` (replacing any old one); on error it is removed."
     path = Path(path)
     ensure_writable_dir(path.parent)
-    tmp = _temporary_dir(path)
+    tmp, old = _temporary_dir(path), None
     os.chmod(tmp, 0o777 & ~_umask())   # private while it is built; the finished folder gets the usual permissions
     try:
         yield tmp
         (tmp / MARKER).write_text(_MARK_TEXT)                     # again: whatever was built inside may have replaced it
         _finish_tree(tmp)
         fault_point(f"dir:{path.name}")
-        old = None
         if path.exists():
             old = path.parent / f".{path.name}.old-{uuid.uuid4().hex}"
             os.replace(path, old)
@@ -184,7 +175,9 @@ def atomic_dir(path,  # the folder to build
         _fsync_dir(path.parent)
         if old is not None: shutil.rmtree(old, ignore_errors=True)    # the folder this one replaced (the check allowed it)
         _sweep(path)
-    except BaseException as e: _failed_write(tmp, path, e)
+    except BaseException as e:
+        if old is not None and old.exists() and not path.exists(): os.replace(old, path)   # failed between the renames: the old is back
+        _failed_write(tmp, path, e)
 
 # %% ../nbs/00_core.ipynb #83150fe2
 def is_ldpruner_dir(path,  # a folder

@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_pruning.ipynb #ecde96a3
 from __future__ import annotations
-import copy, itertools, json, warnings
+import copy, hashlib, itertools, json, warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -241,7 +241,6 @@ def save_pruned(unet: nn.Module,                  # a U-Net pruned by ldpruner
 
 def _plan_digest(operators: list) -> str:
     "SHA-256 of a plan's operators: the weights' fingerprint cannot see an edit that removes a parameterless operator."
-    import hashlib
     return hashlib.sha256(json.dumps(operators, sort_keys=True).encode()).hexdigest()
 
 def _write_files(folder: Path, files: dict | None):
