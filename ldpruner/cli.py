@@ -10,7 +10,8 @@ from pathlib import Path
 
 import torch
 from .bench import count_params, device_name
-from .core import (LDPrunerError, atomic_dir, atomic_file, atomic_path, check_output, is_ldpruner_dir,
+from .core import (LDPrunerError, Stopped, atomic_dir, atomic_file, atomic_path, check_output, is_ldpruner_dir,
+                           recover_hidden, release_locks, stop_on_signals,
                            model_fingerprint, resolve_device, resolve_dtype, write_json)
 from .models import cast
 from .operators import find_operators, operator_counts, OPERATOR_TYPES
@@ -107,7 +108,7 @@ def _score(ldm, a, path, criterion: str = "ld-pruner", progress=True):
 
 def cmd_score(a,  # the parsed command line
              ):
-    check_output(a.output, "file", a.overwrite)
+    a.output = check_output(a.output, "file", a.overwrite)
     check_formula(a.criterion, a.formula)
     ldm = _load(a.model, a)
     if a.overwrite and Path(a.output).exists() and int(os.environ.get("WORLD_SIZE", "1")) == 1:
@@ -149,7 +150,7 @@ def _check_prune_args(a):
 
 def cmd_prune(a,  # the parsed command line
              ):
-    check_output(a.output, "dir", a.overwrite)
+    a.output = check_output(a.output, "dir", a.overwrite)
     _check_prune_args(a)
     ldm = _load(a.model, a)
     pruned = bk_sdm_student(ldm.unet, a.method.removeprefix("bk-sdm-")) if a.method else _prune_from_args(ldm, a)
@@ -174,7 +175,7 @@ def _bench_reuse(a):
 
 def cmd_bench(a,  # the parsed command line
              ):
-    if a.json: check_output(a.json, "file", a.overwrite, "--json")
+    if a.json: a.json = check_output(a.json, "file", a.overwrite, "--json")
     if a.reuse: return _bench_reuse(a)
     if a.base is None and not is_pruned_dir(a.model): raise LDPrunerError("bench needs a pruned model, or --base to compare against")
     ldm = _load(a.model, a)
@@ -203,12 +204,17 @@ def cmd_run(a,  # the parsed command line
     if a.rounds_distill and not a.rounds: raise LDPrunerError("--rounds-distill goes with --rounds (the distillation between rounds)")
     if a.rounds and int(os.environ.get("WORLD_SIZE", "1")) > 1: raise LDPrunerError("--rounds runs in one process, not under torchrun")
     if a.k is None and a.speedup is None: a.speedup = 1.5
-    check_output(a.output, "dir", a.overwrite)
+    a.output = check_output(a.output, "dir", a.overwrite)
     ldm = _load(a.model, a)
     n = len(find_operators(ldm.unet, a.types))
     if a.k is not None and a.k > n:          # found before the output folder exists
         raise LDPrunerError(f"--k {a.k} is larger than the number of candidate operators ({n})")
-    out = _run_folder(a.output, a.overwrite)
+    if a.overwrite and a.output.exists() and int(os.environ.get("WORLD_SIZE", "1")) == 1:
+        with atomic_dir(a.output) as fresh: _run_in(ldm, a, fresh)      # afresh: the old folder stays until the new run is whole
+    else: _run_in(ldm, a, _run_folder(a.output, a.overwrite))
+
+def _run_in(ldm, a, out: Path):
+    "The run itself, in folder `out` (the run's folder, or the temporary one that becomes it); what it prints names `a.output`."
     t0 = time.time()
     sc = _score(ldm, a, out / "scores.json")
     if distributed_rank_world()[0] != 0: return     # under torchrun the other ranks only help with scoring
@@ -225,13 +231,13 @@ def cmd_run(a,  # the parsed command line
     write_json(out / "bench.json", {"format": "ldpruner-bench/1", **b})
     write_report(out, ldm, vars(a), sc, pruned, b)
     print(format_bench(b))
-    print(f"report written to {out / 'report.md'} ({time.time() - t0:.0f} s)")
+    print(f"report written to {a.output / 'report.md'} ({time.time() - t0:.0f} s)")
 
 # %% ../nbs/07_cli.ipynb #0d2212c5
 def cmd_finetune(a,  # the parsed command line
                 ):
     if not is_pruned_dir(a.model): raise LDPrunerError(f"finetune takes a pruned-model folder (from `ldpruner prune` or `run`), not '{a.model}'")
-    out = check_output(a.output, "dir", a.overwrite)
+    out = a.output = check_output(a.output, "dir", a.overwrite)
     ckpt = out.parent / f".{out.name}.checkpoint"
     if ckpt.exists() and not is_ldpruner_dir(ckpt):
         raise LDPrunerError(f"{ckpt}: finetune keeps its checkpoint there, and something ldpruner did not make is in the way; move it, or choose another -o")
@@ -270,7 +276,7 @@ def cmd_finetune(a,  # the parsed command line
 def cmd_eval(a,  # the parsed command line
             ):
     check_paths({"--fid-weights": a.fid_weights, "--clip": a.clip, "--fad-weights": a.fad_weights, "--data": a.data})
-    if a.json: check_output(a.json, "file", a.overwrite, "--json")
+    if a.json: a.json = check_output(a.json, "file", a.overwrite, "--json")
     r = load_reuse(a.reuse) if a.reuse else None
     ldm = _load(a.model, a)
     if r is None: return _eval(ldm, a)
@@ -291,7 +297,7 @@ def _eval(ldm, a):
 # %% ../nbs/07_cli.ipynb #9852dce9
 def cmd_reuse(a,  # the parsed command line
              ):
-    check_output(a.output, "dir", a.overwrite)
+    a.output = check_output(a.output, "dir", a.overwrite)
     if not 0 < a.target < 1: raise LDPrunerError(f"--target {a.target}: the share of compute to skip is between 0 and 1")
     ldm = _load(a.model, a)
     costs = block_costs(ldm.unet, ldm.unet_inputs(2), repeats=a.repeats)
@@ -436,15 +442,23 @@ def main(argv=None,  # the arguments (default: `sys.argv[1:]`)
     _fix_types(a)
     cmd = {"run": cmd_run, "operators": cmd_operators, "score": cmd_score, "prune": cmd_prune, "bench": cmd_bench,
            "finetune": cmd_finetune, "eval": cmd_eval, "reuse": cmd_reuse}[a.command]
-    with warnings.catch_warnings():
+    resume = "scoring and finetuning resume where they stopped if you run the same command again"
+    with warnings.catch_warnings(), stop_on_signals():
         warnings.showwarning = _one_line_warning
-        try: cmd(a)
+        try:
+            for k in ("model", "base", "reuse"):          # a folder a crash hid while it was being replaced is put back first
+                if isinstance(getattr(a, k, None), str): recover_hidden(getattr(a, k))
+            cmd(a)
         except KeyboardInterrupt:
-            print("ldpruner: interrupted; scoring and finetuning resume where they stopped if you run the same command again", file=sys.stderr)
+            print(f"ldpruner: interrupted; nothing half-written is left; {resume}", file=sys.stderr)
             return 130
+        except Stopped as e:
+            print(f"ldpruner: stopped by {e}; nothing half-written is left; {resume}", file=sys.stderr)
+            return 143
         except Exception as e:
             line = _expected(e)
             if line is not None: print(f"ldpruner: error: {line}", file=sys.stderr); return 2
             if a.debug: raise
             print(_bug_line(e), file=sys.stderr); return 1
+        finally: release_locks()
     return 0

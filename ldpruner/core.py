@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #d3858855
 from __future__ import annotations
-import errno, glob, hashlib, json, os, re, shutil, signal, statistics, sys, tempfile, uuid
+import atexit, errno, glob, hashlib, json, os, re, shutil, signal, statistics, sys, tempfile, threading, uuid
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -13,7 +13,8 @@ import torch
 # %% auto #0
 __all__ = ['MARKER', 'DTYPES', 'LDPrunerError', 'tensor_bytes', 'model_fingerprint', 'fault_point', 'ensure_writable_dir',
            'atomic_file', 'atomic_path', 'write_json', 'atomic_dir', 'is_ldpruner_dir', 'is_ldpruner_file',
-           'check_output', 'resolve_device', 'resolve_dtype', 'mean_spread', 'format_spread']
+           'recover_hidden', 'lock_output', 'release_locks', 'check_output', 'Stopped', 'stop_on_signals',
+           'resolve_device', 'resolve_dtype', 'mean_spread', 'format_spread']
 
 # %% ../nbs/00_core.ipynb #f027765e
 class LDPrunerError(ValueError):
@@ -45,13 +46,17 @@ _reached = {}
 
 def fault_point(name: str,  # the point's name, as `$LDPRUNER_KILL_AT` names it
                ):
-    "Kill this process here if `$LDPRUNER_KILL_AT` names this point and its count (for the fault tests); otherwise nothing."
+    "Stop this process here if `$LDPRUNER_KILL_AT` names this point and its count (for the fault tests); otherwise nothing."
     want = os.environ.get("LDPRUNER_KILL_AT")
     if not want: return
     point, _, count = want.rpartition(":")
     if point != name: return
     _reached[name] = _reached.get(name, 0) + 1
-    if _reached[name] == int(count): os.kill(os.getpid(), signal.SIGKILL)
+    if _reached[name] == int(count): os.kill(os.getpid(), getattr(signal, "SIG" + os.environ.get("LDPRUNER_KILL_WITH", "KILL")))
+
+def _step():
+    "Between two file-system steps of a write: where `LDPRUNER_KILL_AT=fs:N` stops the N-th time (the every-step fault test)."
+    fault_point("fs")
 
 def _umask() -> int:
     mask = os.umask(0); os.umask(mask)
@@ -66,16 +71,36 @@ def _fsync_dir(path: Path):
     finally: os.close(fd)
 
 _MARK_TEXT = "made by ldpruner: `ldpruner` commands may replace this folder\n"   # temporaries carry it from their first instant
+_ADOPTED_TEXT = "not made by ldpruner: being replaced under --overwrite\n"      # marks a user's folder only while it is swapped out
+_REPLACES = ".ldpruner-replaces"    # in a temporary: the name its replace gives the old folder, written before the old one moves
 
 def _is_temporary(p: Path, target: Path) -> bool:
     "Whether `p` is a temporary or swapped-out folder that ldpruner made for `target`: its exact name and ldpruner's marker inside."
     name = re.fullmatch(rf"\.{re.escape(target.name)}\.(?:[0-9a-f]{{32}}\.tmp|old-[0-9a-f]{{32}})", p.name)
     return bool(name) and p.is_dir() and not p.is_symlink() and (p / MARKER).is_file()
 
+def _remove_marked(p: Path):
+    "Remove ldpruner's folder `p`, its marker last: a crash part way leaves a marked folder that the next sweep finishes."
+    if not p.is_dir() or p.is_symlink(): return
+    for q in p.iterdir():
+        if q.name == MARKER: continue
+        if q.is_dir() and not q.is_symlink(): shutil.rmtree(q, ignore_errors=True)
+        else: q.unlink(missing_ok=True)
+        _step()
+    (p / MARKER).unlink(missing_ok=True); _step()
+    try: p.rmdir()
+    except OSError: pass
+
+def _put_back(old: Path, path: Path):
+    "Rename the swapped-out `old` back to `path`; a user's folder loses the marker it carried only while it was swapped out."
+    os.replace(old, path); _step()
+    mark = path / MARKER
+    if mark.is_file() and mark.read_text() == _ADOPTED_TEXT: mark.unlink()
+
 def _sweep(path: Path):
     "Remove what killed writers of `path` left beside it: ldpruner's marked temporary and swapped-out folders, nothing else."
     for p in path.parent.glob(f".{glob.escape(path.name)}.*"):
-        if _is_temporary(p, path): shutil.rmtree(p, ignore_errors=True)
+        if _is_temporary(p, path): _remove_marked(p)
 
 def _write_failure(path: Path, e: BaseException) -> BaseException:
     "What to raise when writing `path` failed with `e`: a full, read-only or forbidden disk is said in one line, a bug is not hidden."
@@ -87,15 +112,15 @@ def _write_failure(path: Path, e: BaseException) -> BaseException:
 
 def _failed_write(tmp: Path, path: Path, e: BaseException):
     "Remove the temporary folder `tmp` of a write of `path` that failed with `e`, and raise what `_write_failure` makes of it."
-    shutil.rmtree(tmp, ignore_errors=True)
+    _remove_marked(tmp)
     if (err := _write_failure(path, e)) is e: raise e
     raise err from None
 
 def _temporary_dir(path: Path) -> Path:
     "A new folder beside `path`, marked as ldpruner's at once (so only it, never a user's look-alike, is ever swept)."
     tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
-    tmp.mkdir(mode=0o700)
-    (tmp / MARKER).write_text(_MARK_TEXT)
+    tmp.mkdir(mode=0o700); _step()        # a crash here leaves an empty folder: nothing lost, and nothing of a user's is swept
+    (tmp / MARKER).write_text(_MARK_TEXT); _step()
     return tmp
 
 def ensure_writable_dir(path,  # a folder to create if needed
@@ -131,10 +156,11 @@ def atomic_path(path,  # the file a writer will write (and may rewrite as it goe
     tmpdir = _temporary_dir(path)
     try:
         yield tmpdir / path.name
+        _step()
         if (tmpdir / path.name).exists():
-            os.replace(tmpdir / path.name, path)
+            os.replace(tmpdir / path.name, path); _step()
             _fsync_dir(path.parent)
-        shutil.rmtree(tmpdir, ignore_errors=True)
+        _remove_marked(tmpdir)
         _sweep(path)
     except BaseException as e: _failed_write(tmpdir, path, e)
 
@@ -164,20 +190,25 @@ def atomic_dir(path,  # the folder to build
     os.chmod(tmp, 0o777 & ~_umask())   # private while it is built; the finished folder gets the usual permissions
     try:
         yield tmp
-        (tmp / MARKER).write_text(_MARK_TEXT)                     # again: whatever was built inside may have replaced it
-        _finish_tree(tmp)
+        _step()
+        (tmp / MARKER).write_text(_MARK_TEXT); _step()            # again: whatever was built inside may have replaced it
+        _finish_tree(tmp); _step()
         fault_point(f"dir:{path.name}")
         if path.exists():
             old = path.parent / f".{path.name}.old-{uuid.uuid4().hex}"
-            os.replace(path, old)
+            (tmp / _REPLACES).write_text(old.name); _step()    # recorded first: the next run finds `old` even before it is marked
+            os.replace(path, old); _step()
             fault_point(f"swap:{path.name}")      # between the two renames: nothing at `path` until the next run puts it back
-        os.replace(tmp, path)
+            if not (old / MARKER).is_file(): (old / MARKER).write_text(_ADOPTED_TEXT); _step()   # a user's folder, under --overwrite
+            (tmp / _REPLACES).unlink(); _step()                # marked now, `old` is found without it
+        os.replace(tmp, path); _step()
         _fsync_dir(path.parent)
-        if old is not None: shutil.rmtree(old, ignore_errors=True)    # the folder this one replaced (the check allowed it)
+        if old is not None: _remove_marked(old)    # the folder this one replaced (the check allowed it)
         _sweep(path)
     except BaseException as e:
-        if old is not None and old.exists() and not path.exists(): os.replace(old, path)   # failed between the renames: the old is back
+        if old is not None and old.exists() and not path.exists(): _put_back(old, path)   # failed between the renames: the old is back
         _failed_write(tmp, path, e)
+
 
 # %% ../nbs/00_core.ipynb #83150fe2
 def is_ldpruner_dir(path,  # a folder
@@ -203,14 +234,86 @@ def _parent_writable(path: Path):
         with tempfile.TemporaryFile(dir=up): pass     # the only sure test (permissions, read-only mounts, /proc); gone at once
     except OSError as e: raise LDPrunerError(f"cannot write to {up}: {e.strerror or e}") from None
 
+def _hidden_olds(path: Path) -> list:
+    "The swapped-out folders of `path` a crash may have left: ldpruner's marked `.NAME.old-<hex>`, and any a marked temporary recorded."
+    olds = {p for p in path.parent.glob(f".{glob.escape(path.name)}.old-*") if _is_temporary(p, path)}
+    for t in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        r = t / _REPLACES
+        if not (_is_temporary(t, path) and r.is_file()): continue
+        name = r.read_text().strip()
+        if re.fullmatch(rf"\.{re.escape(path.name)}\.old-[0-9a-f]{{32}}", name) and (path.parent / name).is_dir(): olds.add(path.parent / name)
+    return sorted(olds)
+
 def _recover(path: Path):
-    "Put back the folder a crash hid between the two renames of a replace: ldpruner's own `.NAME.old-<hex>`, when nothing is at `path`."
-    olds = [p for p in path.parent.glob(f".{glob.escape(path.name)}.old-*") if _is_temporary(p, path)]
-    if path.exists() or path.is_symlink() or not olds: return
+    "Put back the folder a crash hid between the two renames of a replace, when nothing is at `path`; then sweep the crashed run's temporaries."
+    if path.exists() or path.is_symlink() or not path.parent.is_dir(): return
+    olds = _hidden_olds(path)
+    if not olds: return
     newest = max(olds, key=lambda p: p.stat().st_mtime)
-    os.replace(newest, path)
-    _sweep(path)                                 # and the crashed run's own temporaries
+    _put_back(newest, path)
+    _sweep(path)
     print(f"ldpruner: {path} put back from {newest.name}, where a crash left it", file=sys.stderr)
+
+def recover_hidden(path,  # a folder a command reads or writes
+                  ) -> Path:
+    "Put back `path` if a crash between the two renames of its replace left it hidden; every command does this for the folders it is given."
+    path = Path(path)
+    try:
+        if path.exists() or path.is_symlink() or not path.parent.is_dir() or not _hidden_olds(path): return path   # the usual case
+    except OSError: return path
+    held = _lock_key(path) in _locks
+    try:
+        if not held: lock_output(path)        # not while another command is replacing it: the hidden folder is its own
+    except LDPrunerError: return path
+    try: _recover(path)
+    except OSError: pass          # a folder it cannot look into or rename in: left as it is, and the command says what it finds
+    finally:
+        if not held: release_locks([path])
+    return path
+
+_locks = {}   # {output path: (lock file, open descriptor)} held by this process
+
+def _lock_dir() -> Path:
+    "Where output locks live: in ldpruner's cache folder (`$LDPRUNER_CACHE`, else `$XDG_CACHE_HOME/ldpruner`, else `~/.cache/ldpruner`), never beside a user's files."
+    if os.environ.get("LDPRUNER_CACHE"): return Path(os.environ["LDPRUNER_CACHE"]) / "locks"
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ldpruner" / "locks"
+
+def _lock_key(path) -> str: return str(Path(path).absolute().resolve())
+
+def lock_output(path,  # an output path
+               ) -> bool:
+    "Hold `path`'s write lock until `release_locks`; one `LDPrunerError` if another ldpruner command holds it. False where locks cannot be taken."
+    try: import fcntl
+    except ImportError: return False                  # Windows: no advisory locks; commands are not serialised there
+    key = _lock_key(path)
+    if key in _locks: return True
+    try: d = ensure_writable_dir(_lock_dir())
+    except LDPrunerError: return False                # a cache folder it cannot write: no lock, rather than no work
+    lock = d / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.lock"
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+        try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.read(fd, 200).decode(errors="replace").strip(); os.close(fd)
+            raise LDPrunerError(f"{path}: another ldpruner command is writing it ({holder or 'a running process'}); "
+                                "wait for it to finish, or give another path") from None
+        try: same = os.stat(lock).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError: same = False
+        if same: break
+        os.close(fd)                                  # its holder removed it as we opened it: take the new one
+    os.ftruncate(fd, 0); os.write(fd, f"pid {os.getpid()} on {os.uname().nodename}, writing {key}\n".encode())
+    _locks[key] = (lock, fd)
+    return True
+
+def release_locks(paths=None,  # the outputs whose locks to release (default: all)
+                 ):
+    "Release the output locks this process holds (the CLI releases all when a command ends, however it ends)."
+    for key in [k for k in _locks if paths is None or k in {_lock_key(p) for p in paths}]:
+        lock, fd = _locks.pop(key)
+        try: lock.unlink(missing_ok=True)              # while it is still held, so that no one else holds a removed file
+        finally: os.close(fd)
+
+atexit.register(release_locks)
 
 def check_output(path,                     # the output path a command was given
                  kind: str = "dir",        # `dir` or `file`
@@ -219,8 +322,12 @@ def check_output(path,                     # the output path a command was given
                 ) -> Path:
     "Apply ldpruner's rule for an output `path` (`kind` 'dir' or 'file') before any work; return it, or raise one `LDPrunerError`."
     path = Path(path)
-    if kind == "dir" and path.parent.is_dir(): _recover(path)
-    if not path.exists() and not path.is_symlink():
+    if path.is_symlink():
+        if not path.exists(): raise LDPrunerError(f"{option} {path}: a link to {os.readlink(path)}, which does not exist; give a real path")
+        path = path.resolve()            # the output is what the link points at, judged by the same rule (the link itself stays)
+    if int(os.environ.get("RANK", "0")) == 0: lock_output(path)    # under torchrun, rank 0 writes and holds the lock
+    if kind == "dir": recover_hidden(path)
+    if not path.exists():
         _parent_writable(path); return path
     if kind == "dir":
         if not path.is_dir(): raise LDPrunerError(f"{option} {path}: a file is there; give a folder path (ldpruner never turns a file into a folder)")
@@ -232,6 +339,25 @@ def check_output(path,                     # the output path a command was given
     if path.is_dir(): raise LDPrunerError(f"{option} {path}: a folder is there; give a file path")
     if is_ldpruner_file(path) or overwrite: return path
     raise LDPrunerError(f"{option} {path}: a file that ldpruner did not write is there; give a new path, or --overwrite to replace it")
+
+# %% ../nbs/00_core.ipynb #e8162263
+class Stopped(BaseException):
+    "SIGTERM received (what `kill`, Docker and Slurm send): it unwinds the command like Ctrl-C does, so every write removes its temporaries."
+
+@contextmanager
+def stop_on_signals():
+    "Within it SIGTERM raises `Stopped` and SIGINT `KeyboardInterrupt`, once: a second signal while the first unwinds is ignored, so the cleanup finishes."
+    if threading.current_thread() is not threading.main_thread(): yield; return     # only the main thread can take signals
+    got = []
+    def stop(signum, frame):
+        if got: return
+        got.append(signum)
+        raise KeyboardInterrupt() if signum == signal.SIGINT else Stopped(signal.Signals(signum).name)
+    old = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    try: yield
+    finally:
+        for s, h in old.items(): signal.signal(s, h)
+
 
 # %% ../nbs/00_core.ipynb #21e19266
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}

@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_finetune.ipynb #6a7fef47
 from __future__ import annotations
-import json, math, time
+import hashlib, json, math, time
 from dataclasses import dataclass, asdict, field
 from pathlib import Path
 import torch
@@ -12,14 +12,14 @@ import torch.nn.functional as F
 from torch import nn
 from diffusers import DDPMScheduler, UNet2DConditionModel
 from tqdm import tqdm
-from .core import LDPrunerError, fault_point, atomic_dir, model_fingerprint
+from .core import LDPrunerError, fault_point, atomic_dir, model_fingerprint, tensor_bytes
 from .latents import SD_SCHEDULER_CONFIG
 from .models import cast, quiet_hf
 from .conditioning import Conditioning
 
 # %% auto #0
-__all__ = ['feature_points', 'FeatureTap', 'distill_loss', 'DistillConfig', 'lr_at', 'task_target', 'distill', 'reset_weights',
-           'plot_history']
+__all__ = ['feature_points', 'FeatureTap', 'distill_loss', 'DistillConfig', 'lr_at', 'data_digest', 'task_target', 'distill',
+           'reset_weights', 'plot_history']
 
 # %% ../nbs/11_finetune.ipynb #8bcd9b75
 def feature_points(unet,  # a diffusers U-Net
@@ -114,11 +114,22 @@ def _save_checkpoint(path, student, opt, step: int, history: list, ident: dict):
         save_file(tensors, str(tmp / "optimizer.safetensors"))
         (tmp / "state.json").write_text(json.dumps(dict(ident, step=step, history=history, optimizer=meta)))
 
+def data_digest(latents: torch.Tensor,     # the training latents
+                prompts: list | None = None,  # their captions
+               ) -> str:
+    "A sha256 of the training data as the student sees it (latents' shape and bytes, and captions): a resumed run checks it."
+    h = hashlib.sha256(f"{tuple(latents.shape)}:{latents.dtype}".encode())
+    h.update(tensor_bytes(latents)); h.update(json.dumps(prompts).encode())
+    return h.hexdigest()[:16]
+
 def _load_checkpoint(path, student, opt, ident: dict):
     from safetensors.torch import load_file
     path = Path(path)
     try: state = json.loads((path / "state.json").read_text())
     except (OSError, json.JSONDecodeError) as e: raise LDPrunerError(f"{path}: unreadable checkpoint ({e})") from None
+    if state.get("data") != ident["data"]:
+        raise LDPrunerError(f"{path}: a checkpoint of a run on other data (the latents or captions differ); resume it on the data "
+                            "it was made on, or remove it, or choose another path")
     for k, v in ident.items():
         if state.get(k) != v: raise LDPrunerError(f"{path}: a checkpoint of another run ({k} differs); remove it or choose another path")
     try:
@@ -186,7 +197,7 @@ def distill(student: nn.Module,                   # the pruned U-Net (trained in
     shared = set(feature_points(teacher))
     fmap = dict(feature_map) if feature_map is not None else {p: p for p in feature_points(student) if p in shared}
     ident = dict(config=asdict(c), teacher=model_fingerprint(teacher), student_start=model_fingerprint(student),
-                 n_latents=len(latents), features=fmap)
+                 n_latents=len(latents), data=data_digest(latents, prompts), features=fmap)
     student.requires_grad_(True)
     opt = torch.optim.AdamW(student.parameters(), lr=c.lr, weight_decay=0.0)
     start, history = 0, []

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 from tqdm import tqdm
-from .core import LDPrunerError, fault_point, model_fingerprint, write_json
+from .core import LDPrunerError, fault_point, is_ldpruner_file, model_fingerprint, write_json
 from .criteria import check_formula, register_criterion
 from .latents import generate_latents
 from .latents import make_scheduler
@@ -227,13 +227,15 @@ def score_operators_distributed(unet,                   # the U-Net whose operat
     rank, world = distributed_rank_world()
     if world == 1: return score_operators(unet, operators, conditions, uncond, path=path, progress=progress, **kwargs)
     shard = None if path is None else Path(path).with_name(f".{Path(path).name}.rank{rank}-of-{world}")
+    if shard is not None and shard.exists() and not is_ldpruner_file(shard):       # ours only if it carries ldpruner's format
+        raise LDPrunerError(f"{shard}: rank {rank} keeps its share of {path} there, and a file ldpruner did not write is in the way; move it")
     part = score_operators(unet, operators[rank::world], conditions, uncond, path=shard, progress=progress and rank == 0, **kwargs)
     parts = [None] * world
     dist.all_gather_object(parts, asdict(part))
     merged = merge_scores([OperatorScores(**p) for p in parts], [o.name for o in operators])
     if rank == 0 and path is not None: merged.save(path)
     dist.barrier()
-    if shard is not None: shard.unlink(missing_ok=True)
+    if shard is not None and is_ldpruner_file(shard): shard.unlink()
     return merged
 
 # %% ../nbs/04_scoring.ipynb #7dfd4f59

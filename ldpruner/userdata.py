@@ -10,12 +10,13 @@ from pathlib import Path
 import numpy as np
 import torch
 from tqdm import tqdm
-from .core import LDPrunerError, atomic_file, model_fingerprint
+from .core import LDPrunerError, atomic_file, model_fingerprint, tensor_bytes
 
 # %% auto #0
-__all__ = ['CAPTION_COLUMNS', 'AUDIO_SUFFIXES', 'read_records', 'read_prompts', 'read_imagefolder', 'load_image',
-           'read_audiofolder', 'load_clip_mel', 'audioldm_settings', 'audioldm_mel', 'cache_dir', 'image_size',
-           'is_audio_model', 'encode_folder', 'folder_samples', 'check_paths', 'evaluate_folder', 'evaluate_prompts']
+__all__ = ['CAPTION_COLUMNS', 'IMAGE_SUFFIXES', 'AUDIO_SUFFIXES', 'read_records', 'read_prompts', 'read_imagefolder',
+           'load_image', 'read_audiofolder', 'load_clip_mel', 'audioldm_settings', 'audioldm_mel', 'cache_dir',
+           'image_size', 'is_audio_model', 'encode_folder', 'folder_samples', 'check_paths', 'evaluate_folder',
+           'evaluate_prompts']
 
 # %% ../nbs/16_userdata.ipynb #40b987e6
 CAPTION_COLUMNS = ("text", "caption")
@@ -73,8 +74,17 @@ def read_imagefolder(path,                               # an imagefolder: image
     rows = read_records(meta)
     if not rows: raise LDPrunerError(f"{meta} has no rows")
     _check_file_names(rows, meta)
+    _check_kind(path, [r["file_name"] for r in rows], AUDIO_SUFFIXES, "audio clips", "makes images: --data takes an imagefolder")
     caps = _column(rows, meta, caption_column)
     return [(path / r["file_name"], c) for r, c in zip(rows, caps)]
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
+
+def _check_kind(path, names, other: tuple, what: str, model: str):
+    "One line when every file of a data folder is of the other kind (images for an audio model, clips for an image model)."
+    if names and all(Path(n).suffix.lower() in other for n in names):
+        raise LDPrunerError(f"{path}: its files are {what}, and this model {model}")
 
 def _check_file_names(rows, meta):
     bad = next((i for i, r in enumerate(rows, 1) if not isinstance(r.get("file_name"), str) or not r["file_name"]), None)
@@ -99,8 +109,6 @@ def load_image(path,           # an image file
     return x / 127.5 - 1
 
 # %% ../nbs/16_userdata.ipynb #a74a68e2
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
-
 def read_audiofolder(path,                               # a folder of audio clips, with an optional `metadata.jsonl`
                      caption_column: str | None = None,  # the caption column
                     ) -> list[tuple[Path, str]]:
@@ -110,10 +118,12 @@ def read_audiofolder(path,                               # a folder of audio cli
     if (path / "metadata.jsonl").is_file():
         rows = read_records(path / "metadata.jsonl")
         _check_file_names(rows, path / "metadata.jsonl")
+        _check_kind(path, [r["file_name"] for r in rows], IMAGE_SUFFIXES, "images", f"makes audio: --data takes a folder of audio clips ({', '.join(AUDIO_SUFFIXES)})")
         has_caps = caption_column or any(c in r for r in rows for c in CAPTION_COLUMNS)
         caps = _column(rows, path / "metadata.jsonl", caption_column) if has_caps else [""] * len(rows)
         return [(path / r["file_name"], c) for r, c in zip(rows, caps)]
     files = sorted(f for f in path.iterdir() if f.suffix.lower() in AUDIO_SUFFIXES)
+    if not files: _check_kind(path, [f.name for f in path.iterdir()], IMAGE_SUFFIXES, "images", f"makes audio: --data takes a folder of audio clips ({', '.join(AUDIO_SUFFIXES)})")
     if not files: raise LDPrunerError(f"{path}: {'empty folder' if not any(path.iterdir()) else 'no audio files'} ({', '.join(AUDIO_SUFFIXES)})")
     return [(f, "") for f in files]
 
@@ -198,7 +208,7 @@ def encode_folder(ldm,                                # the model whose VAE enco
                   progress: bool = True,              # show a progress bar
                  ) -> tuple:
     "(latents `[N, C, h, w]`, captions or None, info) of an image or audio folder through `ldm`'s VAE, from the cache when it is there."
-    from safetensors.torch import load_file, save
+    from safetensors.torch import save
     from ldpruner.models import check_vocabulary
     if ldm.vae is None: raise LDPrunerError(f"{ldm.name} has no VAE to encode data with")
     read, load = _reader(ldm)
@@ -207,12 +217,9 @@ def encode_folder(ldm,                                # the model whose VAE enco
     size = json.dumps(audioldm_settings(ldm)) if ldm.family == "audioldm" else "audio-mel" if is_audio_model(ldm) else image_size(ldm)
     key = _data_key(items, size, ldm.vae)
     file = cache_dir() / f"latents-{key}.safetensors"
-    if file.is_file():
-        try:
-            t = load_file(str(file))
-            caps = json.loads(Path(str(file) + ".json").read_text())
-            return t["latents"], _captions(ldm, caps["captions"]), dict(n=len(caps["captions"]), skipped=caps["skipped"], cached=True, file=str(file))
-        except Exception: pass                                        # a damaged cache entry is encoded again
+    if (hit := _read_cache(file)) is not None:
+        lat, caps = hit
+        return lat, _captions(ldm, caps["captions"]), dict(n=len(lat), skipped=caps["skipped"], cached=True, file=str(file))
     p = next(ldm.vae.parameters())
     scale = ldm.extras.get("scaling_factor", getattr(ldm.vae.config, "scaling_factor", 1.0) or 1.0)
     lats, caps, skipped = [], [], 0
@@ -226,10 +233,24 @@ def encode_folder(ldm,                                # the model whose VAE enco
         lats.append(((enc.latent_dist.mean if hasattr(enc, "latent_dist") else enc.latents) * scale).float().cpu())   # KL or VQ
         caps += [c for _, c in good]
     if not caps: raise LDPrunerError(f"{path}: none of its {len(items)} files could be decoded")
-    lat = torch.cat(lats)
-    with atomic_file(Path(str(file) + ".json")) as f: json.dump(dict(captions=caps, skipped=skipped, source=str(Path(path).resolve())), f)
-    with atomic_file(file, "wb") as f: f.write(save({"latents": lat.contiguous()}))
+    lat = torch.cat(lats).contiguous().clone()      # fresh, aligned storage: what a warm cache gives, so training is the same bit for bit
+    with atomic_file(Path(str(file) + ".json")) as f:
+        json.dump(dict(captions=caps, skipped=skipped, source=str(Path(path).resolve()), sha256=_latents_digest(lat)), f)
+    with atomic_file(file, "wb") as f: f.write(save({"latents": lat}))
     return lat, _captions(ldm, caps), dict(n=len(caps), skipped=skipped, cached=False, file=str(file))
+
+def _latents_digest(lat: torch.Tensor) -> str:
+    return hashlib.sha256(f"{tuple(lat.shape)}:{lat.dtype}".encode() + tensor_bytes(lat)).hexdigest()
+
+def _read_cache(file: Path):
+    "(latents, captions record) of a cache entry that is whole: readable, one latent a caption, and the checksum it was written with; else None (encoded again)."
+    from safetensors.torch import load_file
+    try:
+        caps = json.loads(Path(str(file) + ".json").read_text())
+        lat = load_file(str(file))["latents"].clone()      # its own aligned storage, as freshly encoded latents have
+        if lat.ndim != 4 or len(lat) != len(caps["captions"]) or caps.get("sha256") != _latents_digest(lat): return None
+        return lat, caps
+    except Exception: return None                          # missing, unreadable or damaged: encoded again
 
 def _captions(ldm, caps):
     "Captions for a text-conditioned model; None for an unconditional one (its folder's captions, if any, are not used)."

@@ -15,6 +15,7 @@ def snapshot(root: Path) -> dict:
     out = {}
     for p in sorted(root.rglob("*")):
         st = p.lstat()
+        if p.is_symlink(): out[str(p.relative_to(root))] = ("link", os.readlink(p)); continue
         out[str(p.relative_to(root))] = (p.is_dir(), st.st_mode, None if p.is_dir() else hashlib.sha256(p.read_bytes()).hexdigest())
     return out
 
@@ -45,6 +46,9 @@ def ws(tmp_path_factory, scored_t2i):
     for name, row in (("nullrows", "null"), ("numname", json.dumps({"file_name": 3, "text": "a cat"}))):
         (d / name).mkdir(); (d / name / "metadata.jsonl").write_text(row + "\n")
     (d / "rows.jsonl").write_text('["a red circle"]\n')
+    (d / "imgs").mkdir(); (d / "imgs" / "0.png").write_bytes(b"not read"); (d / "imgs" / "metadata.jsonl").write_text('{"file_name": "0.png", "text": "a red circle"}\n')
+    (d / "clips").mkdir(); (d / "clips" / "0.wav").write_bytes(b"not read"); (d / "clips" / "metadata.jsonl").write_text('{"file_name": "0.wav", "text": "a piano"}\n')
+    (d / "tousers").symlink_to(d / "user"); (d / "dangling").symlink_to(d / "nowhere")
     def variant(name, file, change):
         "A copy of the pruned folder with `file` (plan.json or config.json) changed by hand."
         shutil.copytree(d / "pruned", d / name)
@@ -138,6 +142,11 @@ CASES = [
     (["operators", "otherbase"], "is another model"),
     (["operators", "badfield"], "malformed plan or config"),
     (["frobnicate"], "invalid choice"),
+    # data of the other kind, and links: judged by what they point at
+    (["eval", "tiny-uag", "--data", "imgs", "--n", "1"], "its files are images, and this model makes audio"),
+    (["finetune", "pruned", "--data", "clips", "--steps", "1", "-o", NEW], "its files are audio clips, and this model makes images"),
+    (["prune", "--operators", *OPS, "-o", "tousers"], "did not make"),
+    (["prune", "--operators", *OPS, "-o", "dangling"], "which does not exist"),
 ]
 
 
@@ -266,6 +275,9 @@ def test_replace_killed_between_its_two_renames_is_put_back(tmp_path, monkeypatc
     r = ldpruner("prune", "--operators", *OPS, "-o", "p", "--k", "1")          # a mistake: the folder is put back first
     assert r.returncode == 2 and "put back" in r.stderr, r.stderr
     assert (tmp_path / "p" / "plan.json").read_text() == old_plan and _strays(tmp_path) == []
+    _killed(["prune", "--operators", "mid_block.resnets.1", "-o", "p"], "swap:p:1", tmp_path)
+    r = ldpruner("operators", "p")                                              # a command that only reads it: put back too
+    assert r.returncode == 0 and "put back" in r.stderr and (tmp_path / "p" / "plan.json").read_text() == old_plan, r.stderr
 
 
 FT = ["--steps", "4", "--batch", "4", "--data", "16", "--save-every", "1"]
@@ -292,3 +304,115 @@ def test_finetune_killed_resumes_bit_identically(finetuned, tmp_path, point):
     hist = lambda p: [h["loss"] for h in json.loads((p / "finetune.json").read_text())["history"]]
     assert hist(tmp_path / "ft") == hist(finetuned / "ref")
     assert _strays(tmp_path) == [] and not (tmp_path / ".ft.checkpoint").exists()
+
+
+def _tree(p: Path) -> dict:
+    "{relative path: bytes} of every file under `p`: what 'whole' is compared by."
+    return {str(q.relative_to(p)): q.read_bytes() for q in sorted(p.rglob("*")) if q.is_file()}
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="stops a forked copy of this process")
+def test_a_replace_stopped_at_every_step_leaves_the_old_or_the_new(tmp_path):
+    """`prune` replacing a pruned folder, killed (SIGKILL) at each of its file-system steps in turn, in a forked copy of
+    this process: once the next command has looked, the old folder or the new one is at -o, byte for byte."""
+    import contextlib, io
+    from ldpruner.cli import main
+    from ldpruner.core import _reached, recover_hidden
+    new_args = ["prune", "tiny-uig", "--operators", "mid_block.resnets.1", "up_blocks.0.resnets.0"]
+    old, new = tmp_path / "old", tmp_path / "new"
+    assert ldpruner("prune", "tiny-uig", "--operators", "mid_block.resnets.1", "-o", old).returncode == 0
+    assert ldpruner(*new_args, "-o", new).returncode == 0
+    assert _tree(old) != _tree(new)
+    killed = 0
+    for step in range(1, 200):
+        out = tmp_path / f"p{step}"; shutil.copytree(old, out)
+        if (pid := os.fork()) == 0:
+            os.environ["LDPRUNER_KILL_AT"] = f"fs:{step}"; _reached.clear()
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+                rc = main([*new_args, "-o", str(out)])
+            os._exit(rc)
+        status = os.waitpid(pid, 0)[1]
+        with contextlib.redirect_stderr(io.StringIO()): recover_hidden(out)        # what the next command does first
+        assert _tree(out) in (_tree(old), _tree(new)), f"step {step}: neither the old nor the new folder"
+        if status == 0: break
+        assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == 9, (step, status)
+        killed += 1
+        shutil.rmtree(out)
+    print(f"stopped at each of {killed} steps")
+    assert _tree(out) == _tree(new) and killed >= 10, killed      # the last run was not stopped: every step was tried
+
+
+@pytest.mark.parametrize("signal_name,code", [("TERM", 143), ("INT", 130)])
+def test_finetune_stopped_by_a_signal_cleans_up_and_resumes(finetuned, tmp_path, signal_name, code):
+    "SIGTERM or SIGINT while the checkpoint is swapped in: one line, exit 143/130, no temporary; the rerun ends as an uninterrupted one."
+    from safetensors.torch import load_file
+    args = ["finetune", finetuned / "p", *FT, "-o", tmp_path / "ft"]
+    env = {**os.environ, "LDPRUNER_KILL_AT": "dir:.ft.checkpoint:3", "LDPRUNER_KILL_WITH": signal_name}
+    r = subprocess.run(["ldpruner", *map(str, args)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == code, (r.returncode, r.stderr[-2000:])
+    (line,) = [l for l in r.stderr.splitlines() if l.startswith("ldpruner:")]
+    assert "nothing half-written is left" in line and "Traceback" not in r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".ft.checkpoint"]    # no temporary; the checkpoint of step 2 is whole
+    r = ldpruner(*args)
+    assert r.returncode == 0, r.stderr
+    a, b = load_file(str(finetuned / "ref" / "ldpruner_pruned.safetensors")), load_file(str(tmp_path / "ft" / "ldpruner_pruned.safetensors"))
+    assert all((a[k] == b[k]).all() for k in a)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ft"]
+
+
+def test_score_sent_sigterm_from_outside_stops_cleanly(scored, tmp_path, monkeypatch):
+    "A real SIGTERM (what `kill`, Docker and Slurm send) in the middle of scoring: exit 143 in one line, then the rerun resumes it."
+    import signal, time
+    p = subprocess.Popen(["ldpruner", *SCORE], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for _ in range(1200):
+        if (tmp_path / "s.json").exists() or p.poll() is not None: break
+        time.sleep(0.05)
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=600)
+    if p.returncode == 0: pytest.skip("scoring finished before the signal arrived")
+    assert p.returncode == 143 and "stopped by SIGTERM" in err and "Traceback" not in err, (p.returncode, err[-2000:])
+    assert _strays(tmp_path) == []
+    monkeypatch.chdir(tmp_path)
+    assert ldpruner(*SCORE).returncode == 0 and _scores(tmp_path / "s.json") == _scores(scored)
+
+
+def test_two_commands_writing_one_output_are_not_raced(tmp_path, monkeypatch):
+    "While one `score` writes s.json (here frozen half way with SIGSTOP), a second one to the same file is refused in one line."
+    import signal
+    env = {**os.environ, "LDPRUNER_KILL_AT": "score:operator:1", "LDPRUNER_KILL_WITH": "STOP"}
+    p = subprocess.Popen(["ldpruner", *SCORE], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _, status = os.waitpid(p.pid, os.WUNTRACED)          # until it has stopped itself, holding the lock
+        assert os.WIFSTOPPED(status), status
+        monkeypatch.chdir(tmp_path)
+        before = snapshot(tmp_path)
+        r = ldpruner(*SCORE)
+        assert r.returncode == 2 and "another ldpruner command is writing it" in r.stderr, r.stderr
+        assert snapshot(tmp_path) == before
+        assert ldpruner("prune", "--operators", *OPS, "-o", "p").returncode == 0     # another output is not held up
+    finally:
+        p.send_signal(signal.SIGKILL); p.wait()
+
+
+def test_a_linked_output_is_written_through_its_link(tmp_path, monkeypatch):
+    "-o LINK, a symlink to a pruned folder: the folder it points at is replaced, the link stays a link, nothing is left beside either."
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").mkdir()
+    assert ldpruner("prune", "--operators", *OPS, "-o", "runs/p1").returncode == 0
+    (tmp_path / "latest").symlink_to(tmp_path / "runs" / "p1")
+    r = ldpruner("prune", "--operators", "mid_block.resnets.1", "-o", "latest")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "latest").is_symlink() and "mid_block.resnets.1" in (tmp_path / "runs" / "p1" / "plan.json").read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["latest", "runs"] and sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["p1"]
+
+
+def test_run_overwrite_keeps_the_old_run_until_the_new_one_is_whole(tmp_path, monkeypatch):
+    "run --overwrite over a run folder, killed while scoring: the old run (its report and pruned model) is there as it was."
+    monkeypatch.chdir(tmp_path)
+    args = ["run", *FAST, *TYPES, "--k", "1", "--repeats", "1", "-o", "r"]
+    assert ldpruner(*args).returncode == 0
+    before = _tree(tmp_path / "r")
+    _killed([*args, "--overwrite"], "score:operator:2", tmp_path)
+    assert _tree(tmp_path / "r") == before
+    ldpruner(*args, "--overwrite")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]

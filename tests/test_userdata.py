@@ -62,6 +62,8 @@ def test_finetune_and_eval_on_an_imagefolder(tmp_path, cache):
     assert csv[0].startswith("step,loss") and len(csv) == 3
     r = ldpruner("finetune", tmp_path / "p", "--data", data, *ft, "-o", tmp_path / "ft2")
     assert r.returncode == 0 and "read from the cache" in r.stderr, r.stderr     # not encoded again
+    w = [(tmp_path / f / "ldpruner_pruned.safetensors").read_bytes() for f in ("ft", "ft2")]
+    assert w[0] == w[1], "a cold and a warm cache must train the same weights, bit for bit"
     clip = _standin_clip(tmp_path / "clip")
     r = ldpruner("eval", tmp_path / "ft", "--data", data, "--n", "4", "--steps", "2", "--clip", clip, "--json", tmp_path / "e.json")
     assert r.returncode == 0, r.stderr
@@ -133,3 +135,18 @@ def test_audioldm_on_a_captioned_audio_folder(tmp_path, cache, pipes):
     r = ldpruner("eval", tmp_path / "ft", "--data", clips, "--steps", "2", "--json", tmp_path / "e.json")
     assert r.returncode == 0 and "FAD (VGGish) skipped" in r.stderr, r.stderr
     assert json.loads((tmp_path / "e.json").read_text())["samples"] == 4
+
+
+def test_a_resumed_finetune_refuses_other_data_of_the_same_size(tmp_path, cache):
+    "A finetune stopped with its checkpoint on one folder, resumed on another folder of as many images: refused, not mixed."
+    import subprocess
+    a, b = _imagefolder(tmp_path / "a", n=4), _imagefolder(tmp_path / "b", n=4)
+    (b / "0.png").write_bytes((a / "1.png").read_bytes())              # same size and captions, one image differs
+    assert ldpruner("prune", "tiny-uig", "--operators", "mid_block.resnets.1", "-o", tmp_path / "p").returncode == 0
+    args = ["finetune", tmp_path / "p", "--steps", "3", "--batch", "2", "--save-every", "1", "-o", tmp_path / "ft"]
+    env = {**os.environ, "LDPRUNER_KILL_AT": "finetune:step:2"}
+    r = subprocess.run(["ldpruner", *map(str, args), "--data", str(a)], env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == -9 and (tmp_path / ".ft.checkpoint").is_dir(), r.stderr[-2000:]
+    _bad([*args, "--data", b], tmp_path, "a checkpoint of a run on other data")
+    r = ldpruner(*args, "--data", a)                                     # on its own data it resumes
+    assert r.returncode == 0, r.stderr
