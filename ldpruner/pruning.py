@@ -14,7 +14,7 @@ from diffusers import ModelMixin, UNet2DConditionModel, UNet2DModel   # ModelMix
 from diffusers.models.attention import BasicTransformerBlock
 from . import __version__
 from .bench import compare_latency, count_params, latency_profile, predicted_speedup, unet_inputs
-from .core import LDPrunerError, atomic_dir, model_fingerprint, write_json
+from .core import LDPrunerError, atomic_dir, model_fingerprint, resolve_device, write_json
 from .models import LDM, cast, unet_from_config
 from .operators import Bypass, Operator, find_operators, get_operator, replacement_for, resolve_nesting, split_name
 from .scoring import OperatorScores
@@ -71,19 +71,33 @@ def lowest_k(ranked,  # operators, least important first
 
 # %% ../nbs/06_pruning.ipynb #b13205f2
 class _PrunedMixin:
-    "Saving and loading of a U-Net pruned by ldpruner, through diffusers' own `save_pretrained` / `from_pretrained`."
+    "Building, saving and loading of a U-Net pruned by ldpruner, through diffusers' own `from_config`, `save_pretrained` and `from_pretrained`."
+    def register_to_config(self, **kwargs):
+        "diffusers' config registration; a prune record arriving at a model built whole (`from_config` registers it after `__init__`) prunes the model to it first."
+        rec = kwargs.get(RECORD_KEY)
+        if rec is not None and not getattr(self, "_ldpruner_built", False):
+            _replace_operators(self, [Operator(**o) for o in rec["operators"]])
+        if rec is not None: self._ldpruner_built = True
+        super().register_to_config(**kwargs)
+
     def save_pretrained(self, save_directory, *args, **kwargs):
         "Write the pruned U-Net (config, plan, safetensors weights) to `save_directory`: what a pipeline's `save_pretrained` calls."
         return save_pruned(self, save_directory)
 
     @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path, subfolder: str | None = None, torch_dtype=None, **kwargs):
-        "Load a pruned U-Net folder (what `DiffusionPipeline.from_pretrained` calls), plan applied before the weights."
+    def from_pretrained(cls, pretrained_model_name_or_path, subfolder: str | None = None, torch_dtype=None, dtype=None,
+                        device_map=None, output_loading_info: bool = False, **kwargs):
+        "Load a pruned U-Net folder (what `DiffusionPipeline.from_pretrained` calls), plan applied before the weights; `dtype`, a one-device `device_map` and `output_loading_info` as diffusers takes them."
         path = Path(pretrained_model_name_or_path) / (subfolder or "")
         if not path.is_dir(): raise LDPrunerError(f"{path}: a pruned U-Net loads from a local folder")
+        if isinstance(device_map, dict) or device_map in ("balanced", "balanced_low_0", "sequential"):
+            raise LDPrunerError(f"device_map={device_map!r}: a pruned U-Net loads whole onto one device; give one ('cpu', 'cuda:0' or 'auto')")
         unet = load_pruned(path)
         if not isinstance(unet, cls): raise LDPrunerError(f"{path} holds a pruned {type(unet).__name__}, not a {cls.__name__}")
-        return cast(unet, dtype=torch_dtype) if torch_dtype is not None else unet
+        device = None if device_map is None else resolve_device(f"cuda:{device_map}" if isinstance(device_map, int) else device_map)
+        if (dtype or torch_dtype) is not None or device is not None: unet = cast(unet, device, dtype or torch_dtype)
+        if output_loading_info: return unet, dict(missing_keys=[], unexpected_keys=[], mismatched_keys=[], error_msgs=[])  # strict load: none
+        return unet
 
 class PrunedUNet2DConditionModel(_PrunedMixin, UNet2DConditionModel):
     "A `UNet2DConditionModel` with operators removed by ldpruner (its `PruneRecord` in its config)."
@@ -124,6 +138,7 @@ def as_pruned(unet,               # a diffusers U-Net, already modified
              ) -> nn.Module:
     "`unet` as ldpruner's pruned class, `record` kept in its config; returns `unet`."
     unet.__class__ = pruned_class(type(unet))
+    unet._ldpruner_built = True                   # its operators are already replaced: the record only describes them
     unet.register_to_config(**{RECORD_KEY: asdict(record)})
     return unet
 

@@ -30,6 +30,21 @@ def ldpruner_inproc(*args):
         except SystemExit as e: rc = e.code if isinstance(e.code, int) else 2
     return _Result(rc, out.getvalue(), err.getvalue())
 
+def imagefolder(path, n=12):
+    "An imagefolder of `n` scenes of the reference text-to-image task (40 px PNGs and their captions)."
+    import json
+    import numpy as np
+    from PIL import Image
+    from ldpruner import data
+    path.mkdir()
+    rows = []
+    for i, scene in enumerate(data.sample_scenes(n, seed=3)):
+        Image.fromarray((data.draw(scene, size=40).transpose(1, 2, 0) * 255).astype(np.uint8)).save(path / f"{i}.png")
+        rows.append(dict(file_name=f"{i}.png", text=data.caption(scene)))
+    (path / "metadata.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
 def check_bad(run, args, folder, needle):
     "With runner `run`, a mistake is one line on stderr, exit code 2, no traceback, and nothing written in `folder`."
     before = sorted(p.name for p in folder.iterdir())

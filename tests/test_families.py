@@ -138,3 +138,42 @@ def test_finetune_a_pruned_v_prediction_pipeline_on_an_imagefolder(pipes, tmp_pa
     assert (tmp_path / "ft" / "model_index.json").is_file() and (tmp_path / "ft" / "loss.csv").is_file()
     info = json.loads((tmp_path / "ft" / "finetune.json").read_text())
     assert info["data"] == 6 and all(h["loss"] == h["loss"] for h in info["history"])   # finite losses
+
+
+def test_a_pruned_unet_trains_with_diffusers_tools(pipes, tmp_path):
+    """What diffusers' training scripts do with a U-Net, on a pruned SD-2 one: `from_config` (the pruned structure),
+    `EMAModel` saved and reloaded, gradient checkpointing, and accelerate's `save_state`/`load_state` with the scripts'
+    save/load hooks (`save_pretrained` into the checkpoint, `from_pretrained` back)."""
+    from accelerate import Accelerator
+    from diffusers.training_utils import EMAModel
+    from ldpruner.pruning import PrunedUNet2DConditionModel, load_pruned
+    assert ldpruner("prune", pipes / "sd-2", "--operators", "mid_block.attentions.0", "down_blocks.1.resnets.1", "-o", tmp_path / "p").returncode == 0
+    unet = load_pruned(tmp_path / "p")
+    n = sum(p.numel() for p in unet.parameters())
+    assert sum(p.numel() for p in PrunedUNet2DConditionModel.from_config(unet.config).parameters()) == n
+    unet.enable_gradient_checkpointing(); unet.train()
+    ema = EMAModel(unet.parameters(), model_cls=PrunedUNet2DConditionModel, model_config=unet.config)
+    acc = Accelerator(cpu=True)
+    def save_hook(models, weights, out):
+        ema.save_pretrained(f"{out}/unet_ema")
+        for m in models: m.save_pretrained(f"{out}/unet"); weights.pop()
+    def load_hook(models, inp):
+        back = EMAModel.from_pretrained(f"{inp}/unet_ema", model_cls=PrunedUNet2DConditionModel)
+        ema.load_state_dict(back.state_dict())
+        for _ in range(len(models)):
+            m = models.pop(); m.load_state_dict(PrunedUNet2DConditionModel.from_pretrained(inp, subfolder="unet").state_dict())
+    acc.register_save_state_pre_hook(save_hook); acc.register_load_state_pre_hook(load_hook)
+    opt = torch.optim.AdamW(unet.parameters(), lr=1e-3)
+    model, opt = acc.prepare(unet, opt)
+    cfg = unet.config
+    x = torch.randn(2, cfg.in_channels, cfg.sample_size, cfg.sample_size)
+    enc = torch.randn(2, 4, cfg.cross_attention_dim)
+    loss = model(x, torch.tensor([10, 500]), encoder_hidden_states=enc).sample.pow(2).mean()
+    acc.backward(loss); opt.step(); ema.step(unet.parameters())
+    acc.save_state(str(tmp_path / "ckpt"))
+    trained = {k: v.clone() for k, v in unet.state_dict().items()}
+    with torch.no_grad():
+        for p in unet.parameters(): p.zero_()
+    acc.load_state(str(tmp_path / "ckpt"))
+    assert all(unet.state_dict()[k].equal(v) for k, v in trained.items())
+    assert ema.optimization_step == 1 and len(ema.shadow_params) == len(list(unet.parameters()))

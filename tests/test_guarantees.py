@@ -4,7 +4,7 @@ rule; and a run killed with -9 at its worst moments resumes to the result of an 
 import hashlib, json, os, shutil, subprocess, sys
 from pathlib import Path
 import pytest
-from conftest import FAST, SCORE_ARGS, ldpruner_inproc as ldpruner
+from conftest import FAST, SCORE_ARGS, bad_inproc, imagefolder, ldpruner_inproc as ldpruner
 
 TYPES = SCORE_ARGS[SCORE_ARGS.index("--types"):]
 OPS = ["mid_block.attentions.0"]
@@ -416,3 +416,39 @@ def test_run_overwrite_keeps_the_old_run_until_the_new_one_is_whole(tmp_path, mo
     assert _tree(tmp_path / "r") == before
     ldpruner(*args, "--overwrite")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]
+
+
+def test_a_resumed_finetune_refuses_other_data_of_the_same_size(tmp_path, monkeypatch):
+    "A finetune stopped with its checkpoint on one folder, resumed on another folder of as many images: refused, not mixed."
+    monkeypatch.setenv("LDPRUNER_CACHE", str(tmp_path / "cache"))
+    import subprocess
+    a, b = imagefolder(tmp_path / "a", n=4), imagefolder(tmp_path / "b", n=4)
+    (b / "0.png").write_bytes((a / "1.png").read_bytes())              # same size and captions, one image differs
+    assert ldpruner("prune", "tiny-uig", "--operators", "mid_block.resnets.1", "-o", tmp_path / "p").returncode == 0
+    args = ["finetune", tmp_path / "p", "--steps", "3", "--batch", "2", "--save-every", "1", "-o", tmp_path / "ft"]
+    env = {**os.environ, "LDPRUNER_KILL_AT": "finetune:step:2"}
+    r = subprocess.run(["ldpruner", *map(str, args), "--data", str(a)], env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == -9 and (tmp_path / ".ft.checkpoint").is_dir(), r.stderr[-2000:]
+    bad_inproc([*args, "--data", b], tmp_path, "a checkpoint of a run on other data")
+    r = ldpruner(*args, "--data", a)                                     # on its own data it resumes
+    assert r.returncode == 0, r.stderr
+
+
+def test_a_cold_a_warm_and_a_damaged_latent_cache_train_the_same(tmp_path, monkeypatch):
+    "Freshly encoded latents and cached ones train the same weights; a cache entry damaged (valid safetensors, other numbers) or of the wrong length is encoded again."
+    from safetensors.torch import load_file, save_file
+    monkeypatch.setenv("LDPRUNER_CACHE", str(tmp_path / "cache"))
+    data = imagefolder(tmp_path / "data", n=4)
+    assert ldpruner("prune", "tiny-uig", "--operators", "mid_block.resnets.1", "-o", tmp_path / "p").returncode == 0
+    def finetune(name):
+        r = ldpruner("finetune", tmp_path / "p", "--data", data, "--steps", "2", "--batch", "2", "-o", tmp_path / name)
+        assert r.returncode == 0, r.stderr
+        return (tmp_path / name / "ldpruner_pruned.safetensors").read_bytes(), "read from the cache" in r.stderr
+    cold, warm = finetune("cold"), finetune("warm")
+    assert (cold[1], warm[1]) == (False, True) and cold[0] == warm[0]
+    (entry,) = (tmp_path / "cache").glob("latents-*.safetensors")
+    lat = load_file(str(entry))["latents"]
+    save_file({"latents": lat * 2}, str(entry))
+    assert finetune("damaged") == (cold[0], False)
+    save_file({"latents": lat[:3].contiguous()}, str(entry))
+    assert finetune("short") == (cold[0], False)

@@ -4,18 +4,7 @@ import json, os, string
 import numpy as np
 import pytest
 from PIL import Image
-from conftest import FAST, bad_inproc as _bad, ldpruner_inproc as ldpruner
-
-
-def _imagefolder(path, n=12):
-    from ldpruner import data
-    path.mkdir()
-    rows = []
-    for i, scene in enumerate(data.sample_scenes(n, seed=3)):
-        Image.fromarray((data.draw(scene, size=40).transpose(1, 2, 0) * 255).astype(np.uint8)).save(path / f"{i}.png")
-        rows.append(dict(file_name=f"{i}.png", text=data.caption(scene)))
-    (path / "metadata.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return path
+from conftest import FAST, bad_inproc as _bad, imagefolder as _imagefolder, ldpruner_inproc as ldpruner
 
 
 def _standin_clip(path):
@@ -136,17 +125,3 @@ def test_audioldm_on_a_captioned_audio_folder(tmp_path, cache, pipes):
     assert r.returncode == 0 and "FAD (VGGish) skipped" in r.stderr, r.stderr
     assert json.loads((tmp_path / "e.json").read_text())["samples"] == 4
 
-
-def test_a_resumed_finetune_refuses_other_data_of_the_same_size(tmp_path, cache):
-    "A finetune stopped with its checkpoint on one folder, resumed on another folder of as many images: refused, not mixed."
-    import subprocess
-    a, b = _imagefolder(tmp_path / "a", n=4), _imagefolder(tmp_path / "b", n=4)
-    (b / "0.png").write_bytes((a / "1.png").read_bytes())              # same size and captions, one image differs
-    assert ldpruner("prune", "tiny-uig", "--operators", "mid_block.resnets.1", "-o", tmp_path / "p").returncode == 0
-    args = ["finetune", tmp_path / "p", "--steps", "3", "--batch", "2", "--save-every", "1", "-o", tmp_path / "ft"]
-    env = {**os.environ, "LDPRUNER_KILL_AT": "finetune:step:2"}
-    r = subprocess.run(["ldpruner", *map(str, args), "--data", str(a)], env=env, capture_output=True, text=True, timeout=600)
-    assert r.returncode == -9 and (tmp_path / ".ft.checkpoint").is_dir(), r.stderr[-2000:]
-    _bad([*args, "--data", b], tmp_path, "a checkpoint of a run on other data")
-    r = ldpruner(*args, "--data", a)                                     # on its own data it resumes
-    assert r.returncode == 0, r.stderr
