@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_pruning.ipynb #ecde96a3
 from __future__ import annotations
-import copy, hashlib, itertools, json, warnings
+import copy, hashlib, itertools, json, re, sys, warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -22,7 +22,8 @@ from .scoring import OperatorScores
 # %% auto #0
 __all__ = ['RECORD_KEY', 'WEIGHTS_NAME', 'PLAN_NAME', 'CONFIG_NAME', 'apply_plan', 'ranked_operators', 'lowest_k',
            'PrunedUNet2DConditionModel', 'PrunedUNet2DModel', 'pruned_class', 'PruneRecord', 'record_of', 'as_pruned',
-           'prune', 'save_pruned', 'is_pruned_dir', 'load_pruned', 'save_pruned_model']
+           'prune', 'save_pruned', 'is_pruned_dir', 'load_pruned', 'renumber_ip_adapter', 'drop_pruned_keys',
+           'save_pruned_model']
 
 # %% ../nbs/06_pruning.ipynb #f08c4034
 _BRANCH_NORM = {"attn1": "norm1", "attn2": "norm2", "ff": "norm3"}
@@ -79,6 +80,16 @@ class _PrunedMixin:
             _replace_operators(self, [Operator(**o) for o in rec["operators"]])
         if rec is not None: self._ldpruner_built = True
         super().register_to_config(**kwargs)
+
+    def load_lora_adapter(self, pretrained_model_name_or_path_or_dict, prefix="transformer", *args, **kwargs):
+        "diffusers' LoRA loading; given weights (what a pipeline's `load_lora_weights` passes), those of pruned modules are skipped, in one line (see `drop_pruned_keys`)."
+        sd = pretrained_model_name_or_path_or_dict
+        if isinstance(sd, dict): sd = drop_pruned_keys(self, sd, prefix, "LoRA")
+        return super().load_lora_adapter(sd, prefix, *args, **kwargs)
+
+    def _convert_ip_adapter_attn_to_diffusers(self, state_dicts, *args, **kwargs):
+        "diffusers' IP-Adapter loading, with the adapter's layers matched to this model's cross-attentions by name (see `renumber_ip_adapter`)."
+        return super()._convert_ip_adapter_attn_to_diffusers([renumber_ip_adapter(self, sd) for sd in state_dicts], *args, **kwargs)
 
     def save_pretrained(self, save_directory, *args, **kwargs):
         "Write the pruned U-Net (config, plan, safetensors weights) to `save_directory`: what a pipeline's `save_pretrained` calls."
@@ -302,6 +313,52 @@ def load_pruned(path,          # a pruned-model folder, or a pipeline folder wit
     except RuntimeError as e: raise LDPrunerError(f"{path}: weights do not match the plan ({str(e).splitlines()[0]})") from None
     if model_fingerprint(unet) != meta.get("fingerprint"): raise LDPrunerError(f"{path}: weights do not match their fingerprint (corrupt file?)")
     return as_pruned(unet, PruneRecord(meta["operators"], meta.get("base"), meta.get("report"))).eval()
+
+# %% ../nbs/06_pruning.ipynb #507e5b10
+def _cross_attentions(unet) -> list:
+    "The names of `unet`'s cross-attention processors, in the order IP-Adapter numbers them."
+    return [n for n in unet.attn_processors if not n.endswith("attn1.processor") and "motion_module" not in n]
+
+def renumber_ip_adapter(unet,        # a pruned `UNet2DConditionModel`
+                        state_dict,  # an IP-Adapter's weights, made for the model `unet` was pruned from
+                       ) -> dict:
+    "`state_dict` with its cross-attention layers numbered for `unet`: matched by name, the pruned layers' weights skipped (said in one line)."
+    base = unet_from_config({k: v for k, v in dict(unet.config).items() if k != RECORD_KEY}, device="meta")
+    full, kept = _cross_attentions(base), _cross_attentions(unet)
+    ip = state_dict.get("ip_adapter", {})
+    layers = {k.split(".", 1)[0] for k in ip}
+    if layers != {str(2 * i + 1) for i in range(len(full))}:
+        raise LDPrunerError(f"this IP-Adapter has {len(layers)} cross-attention layers and the model this one was pruned from has "
+                            f"{len(full)}: it was made for another model")
+    new = {}
+    for j, name in enumerate(kept):
+        old = str(2 * full.index(name) + 1)
+        new.update({f"{2 * j + 1}.{k.split('.', 1)[1]}": v for k, v in ip.items() if k.split(".", 1)[0] == old})
+    if len(kept) < len(full):
+        print(f"ldpruner: IP-Adapter: the weights of {len(full) - len(kept)} of its {len(full)} cross-attention layers skipped "
+              "(pruned in this model)", file=sys.stderr)
+    return {**state_dict, "ip_adapter": new}
+
+
+# %% ../nbs/06_pruning.ipynb #034e24df
+_ADAPTER_PARTS = re.compile(r"\.(?:lora_[AB]|lora_magnitude_vector|lora|processor|alpha)\b.*")
+
+def drop_pruned_keys(unet,                  # a pruned U-Net
+                     state_dict: dict,      # adapter weights made for the model it was pruned from
+                     prefix: str | None,    # the keys' prefix (`unet` in a pipeline's LoRA), or None
+                     what: str = "adapter",  # for the line: LoRA, ...
+                    ) -> dict:
+    "`state_dict` without the weights of modules `unet` no longer has (pruned), and one line saying how many were skipped."
+    names = {n for n, _ in unet.named_modules()}
+    def kept(k):
+        if prefix and not k.startswith(f"{prefix}."): return True          # another component's: not ours to judge
+        return _ADAPTER_PARTS.sub("", k.removeprefix(f"{prefix}.") if prefix else k) in names
+    out = {k: v for k, v in state_dict.items() if kept(k)}
+    if len(out) < len(state_dict):
+        print(f"ldpruner: {what}: {len(state_dict) - len(out)} of its {len(state_dict)} weights skipped (their modules are pruned in this model)",
+              file=sys.stderr)
+    return out
+
 
 # %% ../nbs/06_pruning.ipynb #622d0647
 def save_pruned_model(ldm: LDM,                         # the model bundle whose U-Net is pruned
