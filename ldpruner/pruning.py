@@ -320,16 +320,17 @@ def _cross_attentions(unet) -> list:
     return [n for n in unet.attn_processors if not n.endswith("attn1.processor") and "motion_module" not in n]
 
 def renumber_ip_adapter(unet,        # a pruned `UNet2DConditionModel`
-                        state_dict,  # an IP-Adapter's weights, made for the model `unet` was pruned from
+                        state_dict,  # an IP-Adapter's weights, made for the model `unet` was pruned from (or for `unet`)
                        ) -> dict:
-    "`state_dict` with its cross-attention layers numbered for `unet`: matched by name, the pruned layers' weights skipped (said in one line)."
+    "`state_dict` (made for the model `unet` was pruned from) with its layers numbered for `unet`: matched by name, the pruned layers' weights skipped (said in one line); one made for `unet` itself as it is."
     base = unet_from_config({k: v for k, v in dict(unet.config).items() if k != RECORD_KEY}, device="meta")
     full, kept = _cross_attentions(base), _cross_attentions(unet)
     ip = state_dict.get("ip_adapter", {})
     layers = {k.split(".", 1)[0] for k in ip}
+    if layers == {str(2 * i + 1) for i in range(len(kept))}: return state_dict      # made for this model (trained on it)
     if layers != {str(2 * i + 1) for i in range(len(full))}:
-        raise LDPrunerError(f"this IP-Adapter has {len(layers)} cross-attention layers and the model this one was pruned from has "
-                            f"{len(full)}: it was made for another model")
+        raise LDPrunerError(f"this IP-Adapter has {len(layers)} cross-attention layers; this model has {len(kept)} and the one it was "
+                            f"pruned from {len(full)}: it was made for another model")
     new = {}
     for j, name in enumerate(kept):
         old = str(2 * full.index(name) + 1)
