@@ -177,3 +177,27 @@ def test_a_pruned_unet_trains_with_diffusers_tools(pipes, tmp_path):
     acc.load_state(str(tmp_path / "ckpt"))
     assert all(unet.state_dict()[k].equal(v) for k, v in trained.items())
     assert ema.optimization_step == 1 and len(ema.shadow_params) == len(list(unet.parameters()))
+
+
+def test_a_controlnet_made_from_the_base_drives_a_pruned_unet(pipes, tmp_path):
+    "`ControlNetModel.from_unet(base)` in diffusers' `StableDiffusionControlNetPipeline` with the pruned U-Net: it generates, and the control changes the image."
+    import math
+    from diffusers import ControlNetModel, DiffusionPipeline, StableDiffusionControlNetPipeline
+    from ldpruner.pruning import load_pruned
+    assert ldpruner("prune", pipes / "sd-2", "--operators", "mid_block.attentions.0", "down_blocks.1.resnets.1", "-o", tmp_path / "p").returncode == 0
+    base = DiffusionPipeline.from_pretrained(pipes / "sd-2")
+    steps = int(math.log2(base.vae_scale_factor))          # the control embedding downsamples to the latents' size
+    cn = ControlNetModel.from_unet(base.unet, conditioning_embedding_out_channels=tuple(16 * 2 ** i for i in range(steps + 1)))
+    with torch.no_grad():                                  # as a trained ControlNet: its zero convolutions no longer zero
+        for m in [*cn.controlnet_down_blocks, cn.controlnet_mid_block]: m.weight.normal_(0, 0.1, generator=torch.Generator().manual_seed(2))
+    pipe = StableDiffusionControlNetPipeline(vae=base.vae, text_encoder=base.text_encoder, tokenizer=base.tokenizer, unet=load_pruned(tmp_path / "p"),
+                                             controlnet=cn, scheduler=base.scheduler, safety_checker=None, feature_extractor=None,
+                                             requires_safety_checker=False)
+    size = base.unet.config.sample_size * base.vae_scale_factor
+    control = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(1))
+    def draw(scale):
+        return pipe("a red cat", image=control, num_inference_steps=2, output_type="np", controlnet_conditioning_scale=scale,
+                    generator=torch.Generator().manual_seed(0)).images
+    on, off = draw(1.0), draw(0.0)
+    assert on.shape == (1, size, size, 3) and torch.isfinite(torch.from_numpy(on)).all()
+    assert abs(on - off).max() > 0
