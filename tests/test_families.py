@@ -201,3 +201,26 @@ def test_a_controlnet_made_from_the_base_drives_a_pruned_unet(pipes, tmp_path):
     on, off = draw(1.0), draw(0.0)
     assert on.shape == (1, size, size, 3) and torch.isfinite(torch.from_numpy(on)).all()
     assert abs(on - off).max() > 0
+
+
+def test_a_t2i_adapter_drives_a_pruned_unet(pipes, tmp_path):
+    "A T2I-Adapter for the base's channels in diffusers' `StableDiffusionAdapterPipeline` with the pruned U-Net: it generates, and the adapter changes the image."
+    from diffusers import DiffusionPipeline, StableDiffusionAdapterPipeline, T2IAdapter
+    from ldpruner.pruning import load_pruned
+    assert ldpruner("prune", pipes / "sd-2", "--operators", "mid_block.attentions.0", "down_blocks.1.resnets.1", "-o", tmp_path / "p").returncode == 0
+    base = DiffusionPipeline.from_pretrained(pipes / "sd-2")
+    cfg = base.unet.config
+    torch.manual_seed(0)
+    adapter = T2IAdapter(in_channels=3, channels=list(cfg.block_out_channels), num_res_blocks=1, downscale_factor=base.vae_scale_factor,
+                         adapter_type="full_adapter")
+    pipe = StableDiffusionAdapterPipeline(vae=base.vae, text_encoder=base.text_encoder, tokenizer=base.tokenizer, unet=load_pruned(tmp_path / "p"),
+                                          adapter=adapter, scheduler=base.scheduler, safety_checker=None, feature_extractor=None,
+                                          requires_safety_checker=False)
+    size = cfg.sample_size * base.vae_scale_factor
+    control = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(1))
+    def draw(scale):
+        return pipe("a red cat", image=control, num_inference_steps=2, output_type="np", adapter_conditioning_scale=scale,
+                    generator=torch.Generator().manual_seed(0)).images
+    on, off = draw(1.0), draw(0.0)
+    assert on.shape == (1, size, size, 3) and torch.isfinite(torch.from_numpy(on)).all()
+    assert abs(on - off).max() > 0
