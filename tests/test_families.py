@@ -179,6 +179,18 @@ def test_a_pruned_unet_trains_with_diffusers_tools(pipes, tmp_path):
     assert ema.optimization_step == 1 and len(ema.shadow_params) == len(list(unet.parameters()))
 
 
+def _check_control(pipe, base, scale_arg: str):
+    "`pipe` generates from a control image at the base's size, and the control (`scale_arg` 1 against 0) changes the image."
+    size = base.unet.config.sample_size * base.vae_scale_factor
+    control = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(1))
+    def draw(scale):
+        return pipe("a red cat", image=control, num_inference_steps=2, output_type="np", generator=torch.Generator().manual_seed(0),
+                    **{scale_arg: scale}).images
+    on, off = draw(1.0), draw(0.0)
+    assert on.shape == (1, size, size, 3) and torch.isfinite(torch.from_numpy(on)).all()
+    assert abs(on - off).max() > 0
+
+
 def test_a_controlnet_made_from_the_base_drives_a_pruned_unet(pipes, tmp_path):
     "`ControlNetModel.from_unet(base)` in diffusers' `StableDiffusionControlNetPipeline` with the pruned U-Net: it generates, and the control changes the image."
     import math
@@ -193,14 +205,7 @@ def test_a_controlnet_made_from_the_base_drives_a_pruned_unet(pipes, tmp_path):
     pipe = StableDiffusionControlNetPipeline(vae=base.vae, text_encoder=base.text_encoder, tokenizer=base.tokenizer, unet=load_pruned(tmp_path / "p"),
                                              controlnet=cn, scheduler=base.scheduler, safety_checker=None, feature_extractor=None,
                                              requires_safety_checker=False)
-    size = base.unet.config.sample_size * base.vae_scale_factor
-    control = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(1))
-    def draw(scale):
-        return pipe("a red cat", image=control, num_inference_steps=2, output_type="np", controlnet_conditioning_scale=scale,
-                    generator=torch.Generator().manual_seed(0)).images
-    on, off = draw(1.0), draw(0.0)
-    assert on.shape == (1, size, size, 3) and torch.isfinite(torch.from_numpy(on)).all()
-    assert abs(on - off).max() > 0
+    _check_control(pipe, base, "controlnet_conditioning_scale")
 
 
 def test_a_t2i_adapter_drives_a_pruned_unet(pipes, tmp_path):
@@ -216,11 +221,4 @@ def test_a_t2i_adapter_drives_a_pruned_unet(pipes, tmp_path):
     pipe = StableDiffusionAdapterPipeline(vae=base.vae, text_encoder=base.text_encoder, tokenizer=base.tokenizer, unet=load_pruned(tmp_path / "p"),
                                           adapter=adapter, scheduler=base.scheduler, safety_checker=None, feature_extractor=None,
                                           requires_safety_checker=False)
-    size = cfg.sample_size * base.vae_scale_factor
-    control = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(1))
-    def draw(scale):
-        return pipe("a red cat", image=control, num_inference_steps=2, output_type="np", adapter_conditioning_scale=scale,
-                    generator=torch.Generator().manual_seed(0)).images
-    on, off = draw(1.0), draw(0.0)
-    assert on.shape == (1, size, size, 3) and torch.isfinite(torch.from_numpy(on)).all()
-    assert abs(on - off).max() > 0
+    _check_control(pipe, base, "adapter_conditioning_scale")
