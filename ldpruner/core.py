@@ -11,10 +11,10 @@ from pathlib import Path
 import torch
 
 # %% auto #0
-__all__ = ['MARKER', 'DTYPES', 'LDPrunerError', 'tensor_bytes', 'model_fingerprint', 'fault_point', 'ensure_writable_dir',
-           'atomic_file', 'atomic_path', 'write_json', 'atomic_dir', 'is_ldpruner_dir', 'is_ldpruner_file',
-           'recover_hidden', 'lock_output', 'release_locks', 'check_output', 'Stopped', 'stop_on_signals',
-           'resolve_device', 'resolve_dtype', 'mean_spread', 'format_spread']
+__all__ = ['MARKER', 'DTYPES', 'LDPrunerError', 'tensor_bytes', 'tensor_digest', 'model_fingerprint', 'fault_point',
+           'ensure_writable_dir', 'atomic_file', 'atomic_path', 'write_json', 'atomic_dir', 'is_ldpruner_dir',
+           'is_ldpruner_file', 'recover_hidden', 'cache_dir', 'lock_output', 'release_locks', 'check_output', 'Stopped',
+           'stop_on_signals', 'resolve_device', 'resolve_dtype', 'mean_spread', 'format_spread']
 
 # %% ../nbs/00_core.ipynb #f027765e
 class LDPrunerError(ValueError):
@@ -26,6 +26,11 @@ def tensor_bytes(t: torch.Tensor,  # a tensor of any dtype
     "The raw bytes of `t` in any dtype (bf16 included, which numpy cannot hold)."
     t = t.detach().cpu().contiguous()
     return t.reshape(-1).view(torch.uint8).numpy().tobytes()
+
+def tensor_digest(t: torch.Tensor,  # a tensor
+                 ) -> str:
+    "A sha256 of `t`'s shape, dtype and bytes: the checksum of cached latents and of a finetune's data."
+    return hashlib.sha256(f"{tuple(t.shape)}:{t.dtype}".encode() + tensor_bytes(t)).hexdigest()
 
 def model_fingerprint(model: torch.nn.Module,  # a torch module (a diffusers model's config is included)
                      ) -> str:
@@ -273,10 +278,10 @@ def recover_hidden(path,  # a folder a command reads or writes
 
 _locks = {}   # {output path: (lock file, open descriptor)} held by this process
 
-def _lock_dir() -> Path:
-    "Where output locks live: in ldpruner's cache folder (`$LDPRUNER_CACHE`, else `$XDG_CACHE_HOME/ldpruner`, else `~/.cache/ldpruner`), never beside a user's files."
-    if os.environ.get("LDPRUNER_CACHE"): return Path(os.environ["LDPRUNER_CACHE"]) / "locks"
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ldpruner" / "locks"
+def cache_dir() -> Path:
+    "Where ldpruner caches encoded data and keeps its output locks: `$LDPRUNER_CACHE`, else `$XDG_CACHE_HOME/ldpruner`, else `~/.cache/ldpruner`."
+    if os.environ.get("LDPRUNER_CACHE"): return Path(os.environ["LDPRUNER_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ldpruner"
 
 def _lock_key(path) -> str: return str(Path(path).absolute().resolve())
 
@@ -287,7 +292,7 @@ def lock_output(path,  # an output path
     except ImportError: return False                  # Windows: no advisory locks; commands are not serialised there
     key = _lock_key(path)
     if key in _locks: return True
-    try: d = ensure_writable_dir(_lock_dir())
+    try: d = ensure_writable_dir(cache_dir() / "locks")      # never beside a user's files
     except LDPrunerError: return False                # a cache folder it cannot write: no lock, rather than no work
     lock = d / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.lock"
     while True:

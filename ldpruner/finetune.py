@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 from diffusers import DDPMScheduler, UNet2DConditionModel
 from tqdm import tqdm
-from .core import LDPrunerError, fault_point, atomic_dir, model_fingerprint, tensor_bytes
+from .core import LDPrunerError, fault_point, atomic_dir, model_fingerprint, tensor_digest
 from .latents import SD_SCHEDULER_CONFIG
 from .models import cast, quiet_hf
 from .conditioning import Conditioning
@@ -118,9 +118,7 @@ def data_digest(latents: torch.Tensor,     # the training latents
                 prompts: list | None = None,  # their captions
                ) -> str:
     "A sha256 of the training data as the student sees it (latents' shape and bytes, and captions): a resumed run checks it."
-    h = hashlib.sha256(f"{tuple(latents.shape)}:{latents.dtype}".encode())
-    h.update(tensor_bytes(latents)); h.update(json.dumps(prompts).encode())
-    return h.hexdigest()[:16]
+    return hashlib.sha256((tensor_digest(latents) + json.dumps(prompts)).encode()).hexdigest()[:16]
 
 def _load_checkpoint(path, student, opt, ident: dict):
     from safetensors.torch import load_file

@@ -10,13 +10,12 @@ from pathlib import Path
 import numpy as np
 import torch
 from tqdm import tqdm
-from .core import LDPrunerError, atomic_file, model_fingerprint, tensor_bytes
+from .core import LDPrunerError, atomic_file, cache_dir, model_fingerprint, tensor_digest    # cache_dir lived here: still importable
 
 # %% auto #0
 __all__ = ['CAPTION_COLUMNS', 'IMAGE_SUFFIXES', 'AUDIO_SUFFIXES', 'read_records', 'read_prompts', 'read_imagefolder',
-           'load_image', 'read_audiofolder', 'load_clip_mel', 'audioldm_settings', 'audioldm_mel', 'cache_dir',
-           'image_size', 'is_audio_model', 'encode_folder', 'folder_samples', 'check_paths', 'evaluate_folder',
-           'evaluate_prompts']
+           'load_image', 'read_audiofolder', 'load_clip_mel', 'audioldm_settings', 'audioldm_mel', 'image_size',
+           'is_audio_model', 'encode_folder', 'folder_samples', 'check_paths', 'evaluate_folder', 'evaluate_prompts']
 
 # %% ../nbs/16_userdata.ipynb #40b987e6
 CAPTION_COLUMNS = ("text", "caption")
@@ -167,11 +166,6 @@ def audioldm_mel(path,            # an audio file
     return torch.from_numpy(np.log(np.maximum(mel, 1e-5))[:, :settings["frames"]].T.astype(np.float32))[None]
 
 # %% ../nbs/16_userdata.ipynb #2ecdadc5
-def cache_dir() -> Path:
-    "Where ldpruner caches encoded data: `$LDPRUNER_CACHE`, else `$XDG_CACHE_HOME/ldpruner`, else `~/.cache/ldpruner`."
-    if os.environ.get("LDPRUNER_CACHE"): return Path(os.environ["LDPRUNER_CACHE"])
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ldpruner"
-
 def image_size(ldm,  # the model bundle
               ) -> int:
     "The pixel resolution of `ldm`'s U-Net: latent size times the VAE's downsampling."
@@ -235,12 +229,9 @@ def encode_folder(ldm,                                # the model whose VAE enco
     if not caps: raise LDPrunerError(f"{path}: none of its {len(items)} files could be decoded")
     lat = torch.cat(lats).contiguous().clone()      # fresh, aligned storage: what a warm cache gives, so training is the same bit for bit
     with atomic_file(Path(str(file) + ".json")) as f:
-        json.dump(dict(captions=caps, skipped=skipped, source=str(Path(path).resolve()), sha256=_latents_digest(lat)), f)
+        json.dump(dict(captions=caps, skipped=skipped, source=str(Path(path).resolve()), sha256=tensor_digest(lat)), f)
     with atomic_file(file, "wb") as f: f.write(save({"latents": lat}))
     return lat, _captions(ldm, caps), dict(n=len(caps), skipped=skipped, cached=False, file=str(file))
-
-def _latents_digest(lat: torch.Tensor) -> str:
-    return hashlib.sha256(f"{tuple(lat.shape)}:{lat.dtype}".encode() + tensor_bytes(lat)).hexdigest()
 
 def _read_cache(file: Path):
     "(latents, captions record) of a cache entry that is whole: readable, one latent a caption, and the checksum it was written with; else None (encoded again)."
@@ -248,7 +239,7 @@ def _read_cache(file: Path):
     try:
         caps = json.loads(Path(str(file) + ".json").read_text())
         lat = load_file(str(file))["latents"].clone()      # its own aligned storage, as freshly encoded latents have
-        if lat.ndim != 4 or len(lat) != len(caps["captions"]) or caps.get("sha256") != _latents_digest(lat): return None
+        if lat.ndim != 4 or len(lat) != len(caps["captions"]) or caps.get("sha256") != tensor_digest(lat): return None
         return lat, caps
     except Exception: return None                          # missing, unreadable or damaged: encoded again
 
