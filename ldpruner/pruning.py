@@ -15,7 +15,7 @@ from diffusers.models.attention import BasicTransformerBlock
 from . import __version__
 from .bench import compare_latency, count_params, latency_profile, predicted_speedup, unet_inputs
 from .core import LDPrunerError, atomic_dir, model_fingerprint, resolve_device, write_json
-from .models import LDM, cast, unet_from_config
+from .models import LDM, cast, quiet_hf, unet_from_config
 from .operators import Bypass, Operator, find_operators, get_operator, replacement_for, resolve_nesting, split_name
 from .scoring import OperatorScores
 
@@ -91,24 +91,24 @@ class _PrunedMixin:
         "diffusers' IP-Adapter loading, with the adapter's layers matched to this model's cross-attentions by name (see `renumber_ip_adapter`)."
         return super()._convert_ip_adapter_attn_to_diffusers([renumber_ip_adapter(self, sd) for sd in state_dicts], *args, **kwargs)
 
-    def save_pretrained(self, save_directory, *args, **kwargs):
-        "Write the pruned U-Net (config, plan, safetensors weights) to `save_directory`: what a pipeline's `save_pretrained` calls."
-        return save_pruned(self, save_directory)
+    def save_pretrained(self, save_directory, *args, is_main_process: bool = True, variant: str | None = None, **kwargs):
+        "diffusers' own `save_pretrained` (variants, shards, `is_main_process`, ...), then `plan.json` beside it: the plan's digest and the fingerprint of the weights just written."
+        super().save_pretrained(save_directory, *args, is_main_process=is_main_process, variant=variant, **kwargs)
+        if is_main_process: _write_plan(self, Path(save_directory), variant)
 
     @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path, subfolder: str | None = None, torch_dtype=None, dtype=None,
-                        device_map=None, output_loading_info: bool = False, **kwargs):
-        "Load a pruned U-Net folder (what `DiffusionPipeline.from_pretrained` calls), plan applied before the weights; `dtype`, a one-device `device_map` and `output_loading_info` as diffusers takes them."
-        path = Path(pretrained_model_name_or_path) / (subfolder or "")
-        if not path.is_dir(): raise LDPrunerError(f"{path}: a pruned U-Net loads from a local folder")
-        if isinstance(device_map, dict) or device_map in ("balanced", "balanced_low_0", "sequential"):
-            raise LDPrunerError(f"device_map={device_map!r}: a pruned U-Net loads whole onto one device; give one ('cpu', 'cuda:0' or 'auto')")
-        unet = load_pruned(path)
-        if not isinstance(unet, cls): raise LDPrunerError(f"{path} holds a pruned {type(unet).__name__}, not a {cls.__name__}")
-        device = None if device_map is None else resolve_device(f"cuda:{device_map}" if isinstance(device_map, int) else device_map)
-        if (dtype or torch_dtype) is not None or device is not None: unet = cast(unet, device, dtype or torch_dtype)
-        if output_loading_info: return unet, dict(missing_keys=[], unexpected_keys=[], mismatched_keys=[], error_msgs=[])  # strict load: none
-        return unet
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        "diffusers' own `from_pretrained` (hub ids, `subfolder`, `variant`, shards, `torch_dtype`, `device_map`, ...), the structure built from the prune record in the config, then the weights checked against `plan.json`."
+        old = _old_folder(pretrained_model_name_or_path, kwargs.get("subfolder"))
+        if old is not None: return _load_old(cls, old, **kwargs)
+        plan = _find_plan(pretrained_model_name_or_path, kwargs)
+        want = kwargs.pop("torch_dtype", None) or kwargs.pop("dtype", None)
+        saved = plan and _read_json(plan, "plan").get("dtypes", {}).get(kwargs.get("variant") or "")   # loaded as saved, checked, then cast
+        loaded = super().from_pretrained(pretrained_model_name_or_path, *args, torch_dtype=getattr(torch, saved) if saved else want, **kwargs)
+        model = loaded[0] if kwargs.get("output_loading_info") else loaded
+        _check_plan(model, plan if saved else None, kwargs.get("variant"), pretrained_model_name_or_path)
+        if want is not None and saved: cast(model, None, want)
+        return loaded
 
 class PrunedUNet2DConditionModel(_PrunedMixin, UNet2DConditionModel):
     "A `UNet2DConditionModel` with operators removed by ldpruner (its `PruneRecord` in its config)."
@@ -242,26 +242,21 @@ def prune(unet,                            # the U-Net to prune (left unchanged)
     return as_pruned(pruned, rec)
 
 # %% ../nbs/06_pruning.ipynb #37f67a5f
-WEIGHTS_NAME, PLAN_NAME, CONFIG_NAME = "ldpruner_pruned.safetensors", "plan.json", "config.json"
-_OLD_WEIGHTS_NAME = "diffusion_pytorch_model.safetensors"     # folders written by ldpruner 0.1 before pipelines kept their pruning
+WEIGHTS_NAME, PLAN_NAME, CONFIG_NAME = "diffusion_pytorch_model.safetensors", "plan.json", "config.json"   # diffusers' names, and ldpruner's plan
+_OLD_WEIGHTS_NAMES = ("ldpruner_pruned.safetensors", "diffusion_pytorch_model.safetensors")   # folders from before the record was in the config
 
 def save_pruned(unet: nn.Module,                  # a U-Net pruned by ldpruner
                 path,                             # the folder to write (replaced atomically)
                 base: str | None = None,          # the model it was pruned from (a reference name, folder or hub id)
                 extra_files: dict | None = None,  # {file name: text or bytes} written beside the weights
                ) -> Path:
-    "Write `unet` (pruned by ldpruner) to folder `path`: config + plan + safetensors weights (+ `extra_files` {name: text or bytes}), atomically."
-    from safetensors.torch import save_file
+    "Write `unet` (pruned by ldpruner) to folder `path` with diffusers' `save_pretrained` (config with the prune record, safetensors weights), `plan.json` beside (+ `extra_files` {name: text or bytes}), atomically."
     rec = record_of(unet)
     if rec is None: raise LDPrunerError("this model was not pruned by ldpruner (no plan): save it with save_pretrained")
-    base_cls = next(c for c in type(unet).__mro__ if c in (UNet2DConditionModel, UNet2DModel))
-    config = {"_class_name": base_cls.__name__, **{k: v for k, v in dict(unet.config).items() if not k.startswith("_")}}
-    meta = dict(format="ldpruner-plan/1", ldpruner_version=__version__, base=base or rec.base,
-                fingerprint=model_fingerprint(unet), operators=rec.operators, plan_sha256=_plan_digest(rec.operators), report=rec.report)
+    if (base is not None and base != rec.base) or not isinstance(unet, _PrunedMixin):
+        rec.base = base or rec.base; as_pruned(unet, rec)
     with atomic_dir(path) as tmp:
-        (tmp / CONFIG_NAME).write_text(json.dumps(config, indent=1, default=list))
-        (tmp / PLAN_NAME).write_text(json.dumps(meta, indent=1))
-        save_file({k: v.detach().contiguous() for k, v in unet.state_dict().items()}, str(tmp / WEIGHTS_NAME))
+        with quiet_hf(): unet.save_pretrained(tmp, safe_serialization=True)
         _write_files(tmp, extra_files)
     return Path(path)
 
@@ -273,46 +268,113 @@ def _write_files(folder: Path, files: dict | None):
     for name, content in (files or {}).items():
         (folder / name).write_bytes(content if isinstance(content, bytes) else content.encode())
 
+def _read_json(path: Path, what: str) -> dict:
+    try: d = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e: raise LDPrunerError(f"{path}: unreadable {what} ({e})") from None
+    if not isinstance(d, dict): raise LDPrunerError(f"{path}: its {what} is not a JSON object")
+    return d
+
+def _write_plan(unet, folder: Path, variant: str | None):
+    "Write (or bring up to date) `folder`'s `plan.json`: the plan, its digest and the fingerprint of each variant's weights."
+    rec, path = record_of(unet), folder / PLAN_NAME
+    try: meta = _read_json(path, "plan") if path.is_file() else {}
+    except LDPrunerError: meta = {}
+    if meta.get("plan_sha256") != _plan_digest(rec.operators): meta = {}      # another plan's: its fingerprints say nothing of these weights
+    meta = dict(format="ldpruner-plan/1", ldpruner_version=__version__, base=rec.base, operators=rec.operators,
+                plan_sha256=_plan_digest(rec.operators), report=rec.report,
+                fingerprints={**meta.get("fingerprints", {}), variant or "": model_fingerprint(unet)},
+                dtypes={**meta.get("dtypes", {}), variant or "": str(unet.dtype).removeprefix("torch.")})
+    tmp = folder / f".{PLAN_NAME}.tmp"
+    tmp.write_text(json.dumps(meta, indent=1)); tmp.replace(path)
+
+def _has_record(folder: Path) -> bool:
+    try: return RECORD_KEY in json.loads((folder / CONFIG_NAME).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, TypeError): return False
+
+def _is_pruned_unet_dir(folder: Path) -> bool:
+    return (folder / PLAN_NAME).is_file() or _has_record(folder)
+
 def is_pruned_dir(path,  # a folder
                  ) -> bool:
-    "Whether `path` is a pruned U-Net folder, or a pipeline folder whose U-Net is pruned."
-    return (Path(path) / PLAN_NAME).is_file() or (Path(path) / "unet" / PLAN_NAME).is_file()
+    "Whether `path` is a pruned U-Net folder (a plan, or a prune record in its config), or a pipeline folder whose U-Net is pruned."
+    return _is_pruned_unet_dir(Path(path)) or _is_pruned_unet_dir(Path(path) / "unet")
+
+
+# %% ../nbs/06_pruning.ipynb #1882dc0e
+def _find_plan(name, kwargs: dict) -> Path | None:
+    "The `plan.json` beside the weights `from_pretrained` loaded (a folder, or a hub id through huggingface_hub's cache), if there is one."
+    sub = kwargs.get("subfolder") or ""
+    if Path(name).is_dir(): return p if (p := Path(name) / sub / PLAN_NAME).is_file() else None
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
+    try: return Path(hf_hub_download(str(name), PLAN_NAME, subfolder=sub or None, revision=kwargs.get("revision"),
+                                     cache_dir=kwargs.get("cache_dir"), local_files_only=kwargs.get("local_files_only", False),
+                                     token=kwargs.get("token")))
+    except (EntryNotFoundError, LocalEntryNotFoundError): return None     # saved by `save_pretrained` alone, or not in the cache
+
+def _check_plan(unet, plan: Path | None, variant: str | None, where):
+    "Refuse a loaded model whose prune record is not its `plan.json`'s, or whose weights are not the ones saved."
+    rec = record_of(unet)
+    if rec is None: raise LDPrunerError(f"{where}: not a pruned U-Net (no prune record in its config)")
+    if plan is None: return          # no plan saved with these weights: diffusers' loader is all there is
+    meta = _read_json(plan, "plan")
+    if meta.get("format") != "ldpruner-plan/1": raise LDPrunerError(f"{plan} is not an ldpruner plan")
+    if meta.get("plan_sha256") != _plan_digest(rec.operators) or meta.get("operators") != rec.operators:
+        raise LDPrunerError(f"{where}: its prune record's operators are not the ones it was saved with (edited or corrupt)")
+    fp = meta.get("fingerprints", {}).get(variant or "")
+    if fp is not None and fp != model_fingerprint(unet): raise LDPrunerError(f"{where}: weights do not match their fingerprint (corrupt file?)")
+
+def _old_folder(name, subfolder) -> Path | None:
+    "A local folder written before the prune record went into the config (the plan only in `plan.json`), else None."
+    p = Path(name) / (subfolder or "")
+    return p if p.is_dir() and (p / PLAN_NAME).is_file() and not _has_record(p) else None
+
+def _load_old(cls, path: Path, torch_dtype=None, dtype=None, device_map=None, output_loading_info=False, **ignored):
+    "An older pruned folder: the base built on `meta`, the plan applied, the weights assigned and checked against the plan's fingerprint."
+    from safetensors.torch import load_file
+    meta, config = _read_json(path / PLAN_NAME, "plan"), _read_json(path / CONFIG_NAME, "config")
+    if meta.get("format") != "ldpruner-plan/1": raise LDPrunerError(f"{path}/{PLAN_NAME} is not an ldpruner plan")
+    if "plan_sha256" in meta and meta["plan_sha256"] != _plan_digest(meta.get("operators")):     # the oldest folders have none
+        raise LDPrunerError(f"{path}/{PLAN_NAME}: its operators are not the ones it was saved with (edited or corrupt)")
+    unet = unet_from_config(config, device="meta")
+    apply_plan(unet, [Operator(**o) for o in meta["operators"]])
+    weights = next((path / n for n in _OLD_WEIGHTS_NAMES if (path / n).is_file()), path / _OLD_WEIGHTS_NAMES[0])
+    try: state = load_file(str(weights))
+    except Exception as e: raise LDPrunerError(f"{weights}: corrupt or unreadable weights ({e})") from None
+    for k in state: state[k] = state[k].clone()      # storage of its own each (see `load_pruned`)
+    try: unet.load_state_dict(state, strict=True, assign=True)
+    except RuntimeError as e: raise LDPrunerError(f"{path}: weights do not match the plan ({str(e).splitlines()[0]})") from None
+    if model_fingerprint(unet) != meta.get("fingerprint"): raise LDPrunerError(f"{path}: weights do not match their fingerprint (corrupt file?)")
+    unet = as_pruned(unet, PruneRecord(meta["operators"], meta.get("base"), meta.get("report"))).eval()
+    if not isinstance(unet, cls): raise LDPrunerError(f"{path} holds a pruned {type(unet).__name__}, not a {cls.__name__}")
+    if (dtype or torch_dtype) is not None or device_map is not None:
+        unet = cast(unet, None if device_map is None else resolve_device(f"cuda:{device_map}" if isinstance(device_map, int) else device_map),
+                    dtype or torch_dtype)
+    return (unet, dict(missing_keys=[], unexpected_keys=[], mismatched_keys=[], error_msgs=[])) if output_loading_info else unet
+
+_CLASSES = {c.__name__: pruned_class(c) for c in (UNet2DConditionModel, UNet2DModel, PrunedUNet2DConditionModel, PrunedUNet2DModel)}
 
 def load_pruned(path,          # a pruned-model folder, or a pipeline folder with a pruned `unet/`
                 device="cpu",  # where the weights load
                ) -> nn.Module:
     "The pruned U-Net saved in folder `path` (or in a pipeline folder's `unet/`), weights verified."
-    from safetensors.torch import load_file
     path = Path(path)
-    if not (path / PLAN_NAME).is_file() and (path / "unet" / PLAN_NAME).is_file(): path = path / "unet"
-    if not is_pruned_dir(path): raise LDPrunerError(f"{path} is not a pruned-model folder (no {PLAN_NAME})")
+    if not _is_pruned_unet_dir(path) and _is_pruned_unet_dir(path / "unet"): path = path / "unet"
+    if not _is_pruned_unet_dir(path): raise LDPrunerError(f"{path} is not a pruned-model folder (no {PLAN_NAME})")
+    name = _read_json(path / CONFIG_NAME, "config").get("_class_name")
+    cls = _CLASSES.get(name)
+    if cls is None: raise LDPrunerError(f"{path}: unsupported model class {name}")
     try:
-        meta = json.loads((path / PLAN_NAME).read_text())
-        config = json.loads((path / CONFIG_NAME).read_text())
-    except (OSError, json.JSONDecodeError) as e: raise LDPrunerError(f"{path}: unreadable plan or config ({e})") from None
-    if not isinstance(meta, dict) or not isinstance(config, dict): raise LDPrunerError(f"{path}: its plan or config is not a JSON object")
-    if meta.get("format") != "ldpruner-plan/1": raise LDPrunerError(f"{path}/{PLAN_NAME} is not an ldpruner plan")
-    if config.get("_class_name") not in ("UNet2DConditionModel", "UNet2DModel"):
-        raise LDPrunerError(f"{path}: unsupported model class {config.get('_class_name')}")
-    if "plan_sha256" in meta and meta["plan_sha256"] != _plan_digest(meta.get("operators")):     # older folders have none
-        raise LDPrunerError(f"{path}/{PLAN_NAME}: its operators are not the ones it was saved with (edited or corrupt)")
-    try:
-        unet = unet_from_config(config, device="meta")
-        apply_plan(unet, [Operator(**o) for o in meta["operators"]])
+        with quiet_hf(): unet = cls.from_pretrained(path)
     except LDPrunerError: raise
-    except Exception as e:        # whatever a hand-edited field makes diffusers or the plan raise: the folder is at fault
-        raise LDPrunerError(f"{path}: malformed plan or config ({type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''})") from None
-    weights = path / WEIGHTS_NAME
-    if not weights.is_file() and (path / _OLD_WEIGHTS_NAME).is_file(): weights = path / _OLD_WEIGHTS_NAME
-    try: state = load_file(str(weights), device=str(device))
-    except Exception as e: raise LDPrunerError(f"{weights}: corrupt or unreadable weights ({e})") from None
+    except Exception as e:        # whatever a damaged or hand-edited file makes diffusers or the plan raise: the folder is at fault
+        raise LDPrunerError(f"{path}: malformed plan or config, or corrupt weights ({type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''})") from None
     # each weight in storage of its own: safetensors' tensors sit at arbitrary offsets of one buffer, and on one thread
     # the CPU kernels round differently on unaligned weights (measured: outputs 5e-7 off the model that was saved)
-    for k in state: state[k] = state[k].clone()
-    try: unet.load_state_dict(state, strict=True, assign=True)
-    except RuntimeError as e: raise LDPrunerError(f"{path}: weights do not match the plan ({str(e).splitlines()[0]})") from None
-    if model_fingerprint(unet) != meta.get("fingerprint"): raise LDPrunerError(f"{path}: weights do not match their fingerprint (corrupt file?)")
-    return as_pruned(unet, PruneRecord(meta["operators"], meta.get("base"), meta.get("report"))).eval()
+    with torch.no_grad():
+        for t in itertools.chain(unet.parameters(), unet.buffers()): t.data = t.data.clone()
+    return unet.to(device).eval()
+
 
 # %% ../nbs/06_pruning.ipynb #507e5b10
 def _cross_attentions(unet) -> list:

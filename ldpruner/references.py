@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .core import LDPrunerError
 from .models import LDM, WordTokenizer, tiny_ldm_random, unet_from_config
-from .pruning import PLAN_NAME, load_pruned, record_of
+from .pruning import PLAN_NAME, is_pruned_dir, load_pruned, record_of
 
 # %% auto #0
 __all__ = ['REFERENCE_NAMES', 'REFERENCES', 'weights_root', 'save_reference', 'verify_reference', 'load_reference', 'load_model']
@@ -105,11 +105,19 @@ REFERENCES = {"tiny-sd-random": tiny_ldm_random, **{n: (lambda n=n: load_referen
 
 # %% ../nbs/06a_references.ipynb #8a5e1ae9
 def _hub_download(repo: str, allow_pickle: bool = False) -> str:
+    "A hub id's local folder (fetched, or found in huggingface_hub's cache): a pipeline by diffusers' download, else a bare model repository."
     from diffusers import DiffusionPipeline
-    return DiffusionPipeline.download(repo, use_safetensors=None if allow_pickle else True)
+    from huggingface_hub import snapshot_download
+    try: return DiffusionPipeline.download(repo, use_safetensors=None if allow_pickle else True)
+    except Exception as e: first = e           # no model_index.json: perhaps a bare U-Net (a pruned one, say)
+    try: local = snapshot_download(repo, allow_patterns=["*.json", "*.safetensors", *(["*.bin"] if allow_pickle else [])])
+    except Exception: raise first from None
+    if not (Path(local) / "config.json").is_file(): raise first
+    return local
 
-def _load_folder(path: Path, name: str, allow_pickle: bool, embeddings) -> LDM:
+def _load_folder(path: Path, name: str, allow_pickle: bool, embeddings, download=None) -> LDM:
     from ldpruner.families import load_pipeline, load_unet_folder
+    if is_pruned_dir(path) and not (path / "model_index.json").is_file(): return _load_pruned_unet(path, name, download, allow_pickle, embeddings)
     if (path / "model_index.json").is_file():
         if embeddings is not None: raise LDPrunerError(f"{name} is a pipeline with its own encoders: --embeddings is for bare U-Net folders")
         return load_pipeline(path, name=name, allow_pickle=allow_pickle)
@@ -127,12 +135,23 @@ def _architecture(unet) -> dict:
 def _load_base(path, unet, base, download, allow_pickle):
     "The model a pruned folder's plan names as its base, checked to be the model the pruned U-Net was cut from."
     if not isinstance(base, str) or not base: raise LDPrunerError(f"{path}/{PLAN_NAME}: its base is not a model name ({base!r})")
-    if Path(base).is_dir() and (Path(base) / PLAN_NAME).is_file():      # itself, or another pruned folder: never the original
+    if Path(base).is_dir() and is_pruned_dir(base):      # itself, or another pruned folder: never the original
         raise LDPrunerError(f"{path}: its base {base} is a pruned folder, not the model it was pruned from")
     ldm = load_model(base, download, allow_pickle)
     if _architecture(ldm.unet) != _architecture(unet):
         raise LDPrunerError(f"{path}: its base {base} is another model (its U-Net's channels, size or conditioning differ from the pruned one's)")
     return ldm
+
+def _load_pruned_unet(path: Path, name: str, download, allow_pickle, embeddings) -> LDM:
+    "A bare pruned U-Net folder (local, or a hub id's snapshot), with the rest of the model from its base."
+    from ldpruner.families import attach_embeddings
+    unet = load_pruned(path)
+    base = record_of(unet).base
+    ldm = _load_base(path, unet, base, download, allow_pickle) if base else LDM(name=name, unet=unet, family="unet")
+    ldm = ldm.with_unet(unet)
+    shown = path.name if Path(name).is_dir() else name
+    ldm.name, ldm.description = f"{base or 'model'} pruned ({shown})", f"pruned model in {name}, base {base}"
+    return attach_embeddings(ldm, embeddings) if embeddings is not None else ldm
 
 def load_model(spec: str,                   # a reference name, a pruned-model, pipeline or U-Net folder, or a hub id
                download=None,               # fetches a hub id to a local folder (default: diffusers' download, through the HF cache)
@@ -141,25 +160,16 @@ def load_model(spec: str,                   # a reference name, a pruned-model, 
               ) -> LDM:
     """An `LDM` from a reference name, a pruned-model folder, a diffusers pipeline or U-Net folder, or a hub id.
     `embeddings` (a safetensors file) conditions a bare U-Net folder; `allow_pickle` permits `.bin` weights."""
-    from ldpruner.families import attach_embeddings
     spec = str(spec)
     if spec in REFERENCES:
         if embeddings is not None: raise LDPrunerError(f"{spec} has its own text encoder: --embeddings is for bare U-Net folders")
         return REFERENCES[spec]()
     path = Path(spec)
-    if path.is_dir():
-        if (path / PLAN_NAME).is_file():
-            unet = load_pruned(path)
-            base = record_of(unet).base
-            ldm = _load_base(path, unet, base, download, allow_pickle) if base else LDM(name=str(path), unet=unet, family="unet")
-            ldm = ldm.with_unet(unet)
-            ldm.name, ldm.description = f"{base or 'model'} pruned ({path.name})", f"pruned model in {path}, base {base}"
-            return attach_embeddings(ldm, embeddings) if embeddings is not None else ldm
-        return _load_folder(path, spec, allow_pickle, embeddings)
+    if path.is_dir(): return _load_folder(path, spec, allow_pickle, embeddings, download)
     if path.suffix or spec.startswith((".", "/")) or spec.count("/") != 1:
         raise LDPrunerError(f"unknown model '{spec}': not a reference ({', '.join(REFERENCES)}), a folder, or a hub id (owner/name)")
     try: local = (download or _hub_download)(spec, allow_pickle=allow_pickle)
     except Exception as e:
         raise LDPrunerError(f"could not fetch '{spec}' from the hub or its local cache ({type(e).__name__}); offline, use a "
                             f"reference ({', '.join(REFERENCES)}), a local folder, or a model in the cache with HF_HUB_OFFLINE=1") from None
-    return _load_folder(Path(local), spec, allow_pickle, embeddings)
+    return _load_folder(Path(local), spec, allow_pickle, embeddings, download)

@@ -9,7 +9,7 @@ def test_run_writes_the_report(tmp_path):
     assert r.returncode == 0, r.stderr
     out = tmp_path / "out"
     for f in ["scores.json", "importance.png", "bench.json", "report.md", "pruned/plan.json",
-              "pruned/ldpruner_pruned.safetensors", "pruned/config.json"]:
+              "pruned/diffusion_pytorch_model.safetensors", "pruned/config.json"]:
         assert (out / f).is_file(), f
     b = json.loads((out / "bench.json").read_text())
     assert b["params_pruned"] < b["params_original"]

@@ -120,6 +120,18 @@ def test_hub_id_from_the_local_cache_offline(pipes, tmp_path):
     assert len(json.loads(r.stdout)) > 10 and "StableDiffusionPipeline (sd)" in r.stderr
     r = subprocess.run(["ldpruner", "operators", "someone/not-cached"], capture_output=True, text=True, env=env, timeout=300)
     assert r.returncode == 2 and "HF_HUB_OFFLINE" in r.stderr and "Traceback" not in r.stderr
+    # a bare pruned U-Net published on its own (no model_index.json): its base named in its record, its plan checked
+    from ldpruner.pruning import prune, save_pruned
+    from ldpruner.references import load_model
+    whole = load_model(str(pipes / "sd-2")).unet
+    pruned = prune(whole, ["mid_block.attentions.0", "down_blocks.0.resnets.1"])
+    unet_repo = tmp_path / "hub" / "models--someone--pruned-unet"
+    save_pruned(pruned, unet_repo / "snapshots" / rev, base=str(pipes / "sd-2"))
+    (unet_repo / "refs").mkdir(); (unet_repo / "refs" / "main").write_text(rev)
+    r = subprocess.run(["ldpruner", "operators", "someone/pruned-unet", "--json"], capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    names = json.loads(r.stdout)
+    assert "mid_block.attentions.0" not in json.dumps(names) and "pruned (someone/pruned-unet)" in r.stderr
 
 
 def test_finetune_a_pruned_v_prediction_pipeline_on_an_imagefolder(pipes, tmp_path, monkeypatch):

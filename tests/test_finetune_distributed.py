@@ -6,7 +6,7 @@ from conftest import ldpruner_inproc as ldpruner     # the single-process runs; 
 
 OPS = ["up_blocks.0.attentions.0", "mid_block.resnets.1"]
 FT = ["--steps", "6", "--batch", "8", "--data", "64", "--save-every", "100"]
-WEIGHTS = "ldpruner_pruned.safetensors"
+WEIGHTS = "diffusion_pytorch_model.safetensors"
 
 
 def test_two_process_finetune_matches_single_process(tmp_path):

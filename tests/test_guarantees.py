@@ -54,8 +54,8 @@ def ws(tmp_path_factory, scored_t2i):
         shutil.copytree(d / "pruned", d / name)
         e = json.loads((d / name / file).read_text()); change(e); (d / name / file).write_text(json.dumps(e))
     variant("edited", "plan.json", lambda e: e["operators"].append(dict(name="time_embedding.act", type="SiLU", kind="identity")))
-    variant("selfbase", "plan.json", lambda e: e.update(base=str(d / "selfbase")))
-    variant("otherbase", "plan.json", lambda e: e.update(base="tiny-t2i"))
+    variant("selfbase", "config.json", lambda e: e["_ldpruner"].update(base=str(d / "selfbase")))
+    variant("otherbase", "config.json", lambda e: e["_ldpruner"].update(base="tiny-t2i"))
     variant("badfield", "config.json", lambda e: e.update(block_out_channels="wide"))
     return d
 
@@ -204,7 +204,7 @@ def test_output_rule_replaces_only_its_own(ws, tmp_path, monkeypatch):
     assert all(p.exists() for p in looks) and (looks[0] / "thesis.tex").read_text() == "years of work"
     for p in looks: shutil.rmtree(p) if p.is_dir() else p.unlink()
     umask = os.umask(0); os.umask(umask)
-    for f in [tmp_path / "p" / "ldpruner_pruned.safetensors", tmp_path / "p" / "plan.json"]:
+    for f in [tmp_path / "p" / "diffusion_pytorch_model.safetensors", tmp_path / "p" / "plan.json"]:
         assert f.stat().st_mode & 0o777 == 0o666 & ~umask, f
     assert ldpruner("score", *FAST, *TYPES, "-o", "s.json").returncode == 0
     assert (tmp_path / "s.json").stat().st_mode & 0o777 == 0o666 & ~umask
@@ -299,7 +299,7 @@ def test_finetune_killed_resumes_bit_identically(finetuned, tmp_path, point):
     assert not (tmp_path / "ft").exists()                      # the output appears whole or not at all
     r = ldpruner(*args)
     assert r.returncode == 0, r.stderr
-    a, b = load_file(str(finetuned / "ref" / "ldpruner_pruned.safetensors")), load_file(str(tmp_path / "ft" / "ldpruner_pruned.safetensors"))
+    a, b = load_file(str(finetuned / "ref" / "diffusion_pytorch_model.safetensors")), load_file(str(tmp_path / "ft" / "diffusion_pytorch_model.safetensors"))
     assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a)
     hist = lambda p: [h["loss"] for h in json.loads((p / "finetune.json").read_text())["history"]]
     assert hist(tmp_path / "ft") == hist(finetuned / "ref")
@@ -355,7 +355,7 @@ def test_finetune_stopped_by_a_signal_cleans_up_and_resumes(finetuned, tmp_path,
     assert sorted(p.name for p in tmp_path.iterdir()) == [".ft.checkpoint"]    # no temporary; the checkpoint of step 2 is whole
     r = ldpruner(*args)
     assert r.returncode == 0, r.stderr
-    a, b = load_file(str(finetuned / "ref" / "ldpruner_pruned.safetensors")), load_file(str(tmp_path / "ft" / "ldpruner_pruned.safetensors"))
+    a, b = load_file(str(finetuned / "ref" / "diffusion_pytorch_model.safetensors")), load_file(str(tmp_path / "ft" / "diffusion_pytorch_model.safetensors"))
     assert all((a[k] == b[k]).all() for k in a)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ft"]
 
@@ -443,7 +443,7 @@ def test_a_cold_a_warm_and_a_damaged_latent_cache_train_the_same(tmp_path, monke
     def finetune(name):
         r = ldpruner("finetune", tmp_path / "p", "--data", data, "--steps", "2", "--batch", "2", "-o", tmp_path / name)
         assert r.returncode == 0, r.stderr
-        return (tmp_path / name / "ldpruner_pruned.safetensors").read_bytes(), "read from the cache" in r.stderr
+        return (tmp_path / name / "diffusion_pytorch_model.safetensors").read_bytes(), "read from the cache" in r.stderr
     cold, warm = finetune("cold"), finetune("warm")
     assert (cold[1], warm[1]) == (False, True) and cold[0] == warm[0]
     (entry,) = (tmp_path / "cache").glob("latents-*.safetensors")

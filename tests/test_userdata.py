@@ -51,7 +51,7 @@ def test_finetune_and_eval_on_an_imagefolder(tmp_path, cache):
     assert csv[0].startswith("step,loss") and len(csv) == 3
     r = ldpruner("finetune", tmp_path / "p", "--data", data, *ft, "-o", tmp_path / "ft2")
     assert r.returncode == 0 and "read from the cache" in r.stderr, r.stderr     # not encoded again
-    w = [(tmp_path / f / "ldpruner_pruned.safetensors").read_bytes() for f in ("ft", "ft2")]
+    w = [(tmp_path / f / "diffusion_pytorch_model.safetensors").read_bytes() for f in ("ft", "ft2")]
     assert w[0] == w[1], "a cold and a warm cache must train the same weights, bit for bit"
     clip = _standin_clip(tmp_path / "clip")
     r = ldpruner("eval", tmp_path / "ft", "--data", data, "--n", "4", "--steps", "2", "--clip", clip, "--json", tmp_path / "e.json")
