@@ -68,10 +68,10 @@ def _close(fig):
     import matplotlib.pyplot as plt
     plt.close(fig)
 
-def _save_pruned(ldm, pruned, path, base, extra_files=None):
-    "Save as the model was stored (CPU, its dtype): a whole pipeline when it came as one, else the pruned U-Net."
+def _save_pruned(ldm, pruned, path, base, extra_files=None, plain=False):
+    "Save as the model was stored (CPU, its dtype): a whole pipeline when it came as one, else the pruned U-Net; `plain`: as stock diffusers'."
     if ldm.pipe is not None: ldm.to("cpu", ldm.extras.get("stored_dtype"))
-    save_pruned_model(ldm.with_unet(_stored(pruned, ldm)), path, base=base, extra_files=extra_files)
+    save_pruned_model(ldm.with_unet(_stored(pruned, ldm)), path, base=base, extra_files=extra_files, plain=plain)
 
 # %% ../nbs/07_cli.ipynb #1293e594
 def cmd_operators(a,  # the parsed command line
@@ -125,13 +125,14 @@ def cmd_score(a,  # the parsed command line
 def _prune_from_args(ldm, a):
     if a.operators:
         if a.k is not None or a.speedup is not None: raise LDPrunerError("--operators takes no --k or --speedup")
-        return prune(ldm.unet, a.operators)
-    return prune(ldm.unet, a.scores_loaded, k=a.k, speedup=a.speedup, formula=a.formula,
+        return prune(ldm.unet, a.operators, plain=getattr(a, "plain", False))
+    return prune(ldm.unet, a.scores_loaded, k=a.k, speedup=a.speedup, formula=a.formula, plain=getattr(a, "plain", False),
                  inputs=ldm.unet_inputs(getattr(a, "batch", 2)), fingerprint=ldm.extras.get("fingerprint"))
 
 def _check_prune_args(a):
     "Everything `prune` can check before loading a model: the choice of plan, and a scores file complete and well-formed."
     if a.method:
+        if getattr(a, "plain", False): raise LDPrunerError(f"--method {a.method} builds its own student: --plain goes with --scores or --operators")
         if a.operators or a.scores or a.k is not None or a.speedup is not None:
             raise LDPrunerError(f"--method {a.method} builds its own student: it takes no --scores, --k, --speedup or --operators")
         return
@@ -154,7 +155,7 @@ def cmd_prune(a,  # the parsed command line
     _check_prune_args(a)
     ldm = _load(a.model, a)
     pruned = bk_sdm_student(ldm.unet, a.method.removeprefix("bk-sdm-")) if a.method else _prune_from_args(ldm, a)
-    _save_pruned(ldm, pruned, a.output, _base_of(a.model, ldm))
+    _save_pruned(ldm, pruned, a.output, _base_of(a.model, ldm), plain=a.plain)
     r = record_of(pruned).report
     if a.method: print(f"{a.method} student: {r['params_original']/1e6:.2f}M -> {r['params_pruned']/1e6:.2f}M parameters; saved to {a.output}"); return
     print(f"pruned {r['operators']} operators: {r['params_original']/1e6:.2f}M -> {r['params_pruned']/1e6:.2f}M parameters; saved to {a.output}")
@@ -376,6 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scores"); p.add_argument("--k", type=COUNT); p.add_argument("--speedup", type=_number(float, 1, above=True))
     p.add_argument("--operators", nargs="+"); p.add_argument("--formula", default="sum", choices=list(FORMULAS))
     p.add_argument("--method", choices=[f"bk-sdm-{v}" for v in BK_SDM_VARIANTS], help="BK-SDM's student instead of a plan of operators")
+    p.add_argument("--plain", action="store_true", help="only removals a stock diffusers config holds; the folder loads without ldpruner")
     p.add_argument("-o", "--output", required=True, help="folder for the pruned model")
     p = sub.add_parser("bench", help="measure a pruned model against its base"); _common(p); _overwrite(p)
     p.add_argument("--base"); p.add_argument("--batch", type=COUNT, default=2); p.add_argument("--repeats", type=COUNT, default=30)

@@ -20,10 +20,10 @@ from .operators import Bypass, Operator, find_operators, get_operator, replaceme
 from .scoring import OperatorScores
 
 # %% auto #0
-__all__ = ['RECORD_KEY', 'WEIGHTS_NAME', 'PLAN_NAME', 'CONFIG_NAME', 'apply_plan', 'ranked_operators', 'lowest_k',
+__all__ = ['RECORD_KEY', 'WEIGHTS_NAME', 'PLAN_NAME', 'CONFIG_NAME', 'PLAIN_NAME', 'apply_plan', 'ranked_operators', 'lowest_k',
            'PrunedUNet2DConditionModel', 'PrunedUNet2DModel', 'pruned_class', 'PruneRecord', 'record_of', 'as_pruned',
            'prune', 'save_pruned', 'is_pruned_dir', 'load_pruned', 'renumber_ip_adapter', 'drop_pruned_keys',
-           'save_pruned_model']
+           'plain_units', 'plain_config', 'plain_state_dict', 'ranked_plain_units', 'plain_unet', 'save_pruned_model']
 
 # %% ../nbs/06_pruning.ipynb #f08c4034
 _BRANCH_NORM = {"attn1": "norm1", "attn2": "norm2", "ff": "norm3"}
@@ -172,12 +172,19 @@ def _grow_until(reference, pruned, plan, rest, target, inputs, repeats, max_adds
         if measured >= target or added == max_adds: break
     return plan, measured, lat
 
+def _members(step) -> tuple:
+    return step if isinstance(step, tuple) else (step,)
+
+def _add_step(plan: list, step) -> list:
+    for op in _members(step): plan = _add(plan, op)
+    return plan
+
 def _prefixes(ranked):
-    "The plan of the first n ranked operators, for every n from 0 (one inside an operator already in the plan adds nothing)."
-    return list(itertools.accumulate(ranked, _add, initial=[]))
+    "The plan of the first n ranked steps (an operator, or a tuple of them removed together), for every n from 0 (one inside an operator already in the plan adds nothing)."
+    return list(itertools.accumulate(ranked, _add_step, initial=[]))
 
 def _by_speedup(unet, ranked, target, inputs, repeats):
-    names = [o.name for o in ranked]
+    names = [o.name for s in ranked for o in _members(s)]
     prof = latency_profile(unet, inputs, names, repeats=max(5, repeats // 3))
     total = compare_latency({"original": unet}, inputs, repeats=repeats)["original"]
     reach = predicted_speedup(total, prof, names)
@@ -214,6 +221,7 @@ def prune(unet,                            # the U-Net to prune (left unchanged)
           inputs: dict | None = None,      # what speed is measured on (default `unet_inputs(unet)`)
           repeats: int = 20,               # timing repeats for the speedup search
           fingerprint: str | None = None,  # the stored model's fingerprint when `unet` is a cast or moved copy of it
+          plain: bool = False,             # only removals a stock diffusers config holds (`plain_units`; `k` counts units)
          ) -> nn.Module:
     """A pruned copy of `unet`: the `k` lowest-scoring operators, enough to reach `speedup`, or exactly the named ones.
     `inputs` are what speed is measured on (default: `unet_inputs(unet)`); `fingerprint` names the model as stored when
@@ -224,9 +232,11 @@ def prune(unet,                            # the U-Net to prune (left unchanged)
             raise LDPrunerError(f"these scores are incomplete ({len(scores_or_names.operators)} of {len(scores_or_names.plan)} operators): "
                                 "run the same `ldpruner score` command again to resume them")
         scores_or_names.check_model(unet, fingerprint)
-        ranked = ranked_operators(scores_or_names, formula)
+        ranked = ranked_plain_units(scores_or_names, unet, formula) if plain else ranked_operators(scores_or_names, formula)
+        if plain and not ranked: raise LDPrunerError("no removal a stock diffusers config holds has all its operators scored")
         if k is not None:
-            plan = lowest_k(ranked, k)
+            if plain and k > len(ranked): raise LDPrunerError(f"k={k} is more than the {len(ranked)} removals a stock diffusers config holds")
+            plan = _prefixes(ranked[:k])[-1] if plain else lowest_k(ranked, k)
             pruned, report = _copy_pruned(unet, plan), dict(k=k)
         else:
             if speedup <= 1: raise LDPrunerError(f"speedup must be above 1 (got {speedup})")
@@ -236,19 +246,23 @@ def prune(unet,                            # the U-Net to prune (left unchanged)
         if k is not None or speedup is not None: raise LDPrunerError("k and speedup go with scores, not with operator names")
         names = [scores_or_names] if isinstance(scores_or_names, str) else list(scores_or_names)
         if not names: raise LDPrunerError("no operators named")
+        if plain: plain_config(unet, resolve_nesting([get_operator(unet, n) for n in names]))    # refused before any work
         pruned, report = _copy_pruned(unet, [get_operator(unet, n) for n in names]), dict(names=len(names))
+    if plain: report["plain"] = True
     rec = record_of(pruned)
     rec.report = {**report, "operators": len(rec.operators), "params_original": count_params(unet), "params_pruned": count_params(pruned)}
     return as_pruned(pruned, rec)
 
 # %% ../nbs/06_pruning.ipynb #37f67a5f
 WEIGHTS_NAME, PLAN_NAME, CONFIG_NAME = "diffusion_pytorch_model.safetensors", "plan.json", "config.json"   # diffusers' names, and ldpruner's plan
+PLAIN_NAME = "ldpruner_plain.json"     # beside a stock-diffusers export: the plan it came from, in words
 _OLD_WEIGHTS_NAMES = ("ldpruner_pruned.safetensors", "diffusion_pytorch_model.safetensors")   # folders from before the record was in the config
 
 def save_pruned(unet: nn.Module,                  # a U-Net pruned by ldpruner
                 path,                             # the folder to write (replaced atomically)
                 base: str | None = None,          # the model it was pruned from (a reference name, folder or hub id)
                 extra_files: dict | None = None,  # {file name: text or bytes} written beside the weights
+                plain: bool = False,              # write it as a stock diffusers U-Net (`plain_unet`): loads without ldpruner
                ) -> Path:
     "Write `unet` (pruned by ldpruner) to folder `path` with diffusers' `save_pretrained` (config with the prune record, safetensors weights), `plan.json` beside (+ `extra_files` {name: text or bytes}), atomically."
     rec = record_of(unet)
@@ -256,9 +270,18 @@ def save_pruned(unet: nn.Module,                  # a U-Net pruned by ldpruner
     if (base is not None and base != rec.base) or not isinstance(unet, _PrunedMixin):
         rec.base = base or rec.base; as_pruned(unet, rec)
     with atomic_dir(path) as tmp:
-        with quiet_hf(): unet.save_pretrained(tmp, safe_serialization=True)
+        if plain: _save_plain(unet, tmp)
+        else:
+            with quiet_hf(): unet.save_pretrained(tmp, safe_serialization=True)
         _write_files(tmp, extra_files)
     return Path(path)
+
+def _save_plain(unet, folder: Path):
+    "`unet` as the stock diffusers U-Net it equals, with `ldpruner_plain.json` (the plan in words) beside."
+    rec = record_of(unet)
+    with quiet_hf(): plain_unet(unet).save_pretrained(folder, safe_serialization=True)
+    write_json(folder / PLAIN_NAME, dict(format="ldpruner-plain/1", ldpruner_version=__version__, base=rec.base,
+                                         operators=rec.operators, report=rec.report))
 
 def _plan_digest(operators: list) -> str:
     "SHA-256 of a plan's operators: the weights' fingerprint cannot see an edit that removes a parameterless operator."
@@ -423,19 +446,145 @@ def drop_pruned_keys(unet,                  # a pruned U-Net
     return out
 
 
+# %% ../nbs/06_pruning.ipynb #d0455bf7
+_ATTN_FREE = {"CrossAttnDownBlock2D": "DownBlock2D", "CrossAttnUpBlock2D": "UpBlock2D",
+              "AttnDownBlock2D": "DownBlock2D", "AttnUpBlock2D": "UpBlock2D"}
+_LAYER = re.compile(r"^((?:down|up)_blocks\.\d+\.attentions\.\d+)\.transformer_blocks\.(\d+)$")
+
+def _blocks(unet):
+    "(prefix, block, type name) for every down and up block of `unet`, the types as its config names them."
+    cfg = unet.config
+    return [*((f"down_blocks.{i}", b, cfg.down_block_types[i]) for i, b in enumerate(unet.down_blocks)),
+            *((f"up_blocks.{i}", b, cfg.up_block_types[i]) for i, b in enumerate(unet.up_blocks))]
+
+def plain_units(unet,  # a diffusers U-Net (whole: the model a plan is chosen for)
+               ) -> list[tuple[Operator, ...]]:
+    """The removals a stock diffusers config can hold, each as the operators it takes out together: all the attentions
+    of a block (its type without attention), one transformer layer of a cross-attention block, the mid block's
+    attention (with its second resnet in a conditional U-Net: diffusers' `UNetMidBlock2D`; alone in a `UNet2DModel`:
+    `add_attention=False`), and a conditional U-Net's whole mid block (`mid_block_type=None`)."""
+    ops = {o.name: o for o in find_operators(unet)}
+    units = []
+    for prefix, block, kind in _blocks(unet):
+        names = [f"{prefix}.attentions.{j}" for j in range(len(getattr(block, "attentions", None) or []))]
+        if names and kind in _ATTN_FREE and all(n in ops for n in names): units.append(tuple(ops[n] for n in names))
+        units += [(ops[n],) for n in ops if (m := _LAYER.match(n)) and m[1].startswith(prefix + ".")]
+    mid = [f"mid_block.{n}" for n in ("attentions.0", "resnets.1", "resnets.0")]
+    if isinstance(unet, UNet2DConditionModel) and unet.config.mid_block_type == "UNetMidBlock2DCrossAttn":
+        if all(n in ops for n in mid[:2]): units.append(tuple(ops[n] for n in mid[:2]))
+        if all(n in ops for n in mid): units.append(tuple(ops[n] for n in mid))
+    elif isinstance(unet, UNet2DModel) and unet.config.add_attention and mid[0] in ops: units.append((ops[mid[0]],))
+    return units
+
+# %% ../nbs/06_pruning.ipynb #2f21afd9
+def _counts(unet, prefix, block, removed) -> list[int]:
+    "The transformer layers left in each attention of `block`."
+    return [len(getattr(a, "transformer_blocks", ())) - sum(bool(_LAYER.match(n)) and n.startswith(f"{prefix}.attentions.{j}.") for n in removed)
+            for j, a in enumerate(getattr(block, "attentions", None) or [])]
+
+def plain_config(unet,        # the whole U-Net a plan was chosen for
+                 operators,   # the plan: `Operator`s or their names
+                ) -> dict:
+    "The stock diffusers config of `unet` with `operators` removed; refused in one line naming the removals no stock config can hold."
+    removed = {o if isinstance(o, str) else o.name for o in operators}
+    cfg = {k: (list(v) if isinstance(v, tuple) else copy.deepcopy(v)) for k, v in dict(unet.config).items() if not k.startswith("_")}  # never the model's own lists
+    held = set()
+    for unit in plain_units(unet):
+        names = {o.name for o in unit}
+        if names <= removed: held |= names
+    left = sorted(removed - held - {n for n in removed if any(n.startswith(h + ".") for h in held)})
+    if left: raise LDPrunerError(f"a stock diffusers config cannot hold these removals: {', '.join(left)} (--plain keeps to whole "
+                                 "blocks' attentions, transformer layers and the mid block)")
+    down, up = [], []
+    for prefix, block, kind in _blocks(unet):
+        side = cfg["down_block_types"] if prefix.startswith("down") else cfg["up_block_types"]
+        i = int(prefix.split(".")[1])
+        attns = [f"{prefix}.attentions.{j}" for j in range(len(getattr(block, "attentions", None) or []))]
+        if attns and set(attns) <= removed: side[i] = _ATTN_FREE[kind]
+        (down if prefix.startswith("down") else up).append(_counts(unet, prefix, block, removed))
+    if {"mid_block.attentions.0", "mid_block.resnets.1"} <= removed and isinstance(unet, UNet2DConditionModel):
+        cfg["mid_block_type"] = None if "mid_block.resnets.0" in removed else "UNetMidBlock2D"
+    elif "mid_block.attentions.0" in removed: cfg["add_attention"] = False
+    if any(_LAYER.match(n) for n in removed): _set_layers(cfg, unet, down, up)
+    return cfg
+
+def _set_layers(cfg, unet, down, up):
+    "Per-attention transformer layer counts, as diffusers' asymmetric configs write them (the mid block reads the last down block's)."
+    down = [c or [1] * len(b.resnets) for c, b in zip(down, unet.down_blocks)]
+    up = [c or [1] * len(b.resnets) for c, b in zip(up, unet.up_blocks)]
+    if cfg.get("mid_block_type") == "UNetMidBlock2DCrossAttn":
+        n = len(unet.mid_block.attentions[0].transformer_blocks)
+        if cfg["down_block_types"][-1] not in _ATTN_FREE: down[-1] = [n] * len(down[-1])
+        elif down[-1][0] != n: raise LDPrunerError(f"a stock diffusers config gives the mid block as many transformer layers as the "
+                                                  f"last down block's first attention ({n} and {down[-1][0]} here)")
+    cfg["transformer_layers_per_block"], cfg["reverse_transformer_layers_per_block"] = down, up
+
+# %% ../nbs/06_pruning.ipynb #eb702609
+def plain_state_dict(unet,       # the whole U-Net a plan was chosen for (its structure only: `meta` is enough)
+                     operators,  # the plan
+                     state: dict,  # the pruned model's weights
+                    ) -> dict:
+    "The pruned model's weights under the stock model's names: each attention's remaining transformer layers numbered from 0."
+    removed = {o if isinstance(o, str) else o.name for o in operators}
+    renumber = {}
+    for prefix, block, _ in _blocks(unet):
+        for j, a in enumerate(getattr(block, "attentions", None) or []):
+            at = f"{prefix}.attentions.{j}.transformer_blocks"
+            kept = [k for k in range(len(getattr(a, "transformer_blocks", []))) if f"{at}.{k}" not in removed]
+            renumber.update({f"{at}.{k}.": f"{at}.{new}." for new, k in enumerate(kept) if new != k})
+    def name(key):
+        m = re.match(r"^((?:down|up)_blocks\.\d+\.attentions\.\d+\.transformer_blocks\.\d+\.)", key)
+        return renumber.get(m[1], m[1]) + key[len(m[1]):] if m else key
+    return {name(k): v for k, v in state.items()}
+
+# %% ../nbs/06_pruning.ipynb #46d3f72f
+def ranked_plain_units(scores: OperatorScores,  # scores of the model's operators
+                       unet,                    # the model they were made for
+                       formula: str = "sum",    # score formula
+                      ) -> list[tuple[Operator, ...]]:
+    "`plain_units(unet)` whose operators are all scored, least important first by the sum of their operators' scores."
+    sc = scores.score(formula)
+    scored = lambda x: all(o.name in sc and sc[o.name] == sc[o.name] and sc[o.name] != float("inf") for o in x)
+    return sorted((x for x in plain_units(unet) if scored(x)), key=lambda x: (sum(sc[o.name] for o in x), x[0].name))
+
+def plain_unet(pruned,  # a U-Net pruned by ldpruner to a plan of `plain_units`
+              ) -> nn.Module:
+    "`pruned` as a stock diffusers U-Net (its diffusers class, a config diffusers holds, the same weights), checked to compute the same."
+    rec = record_of(pruned)
+    if rec is None: raise LDPrunerError("this model was not pruned by ldpruner (no plan)")
+    cls = next(c for c in type(pruned).__mro__ if c in (UNet2DConditionModel, UNet2DModel))
+    base = unet_from_config({**{k: v for k, v in dict(pruned.config).items() if k != RECORD_KEY}, "_class_name": cls.__name__}, device="meta")
+    names = [o["name"] for o in rec.operators]
+    cfg = {**plain_config(base, names), "_class_name": cls.__name__}
+    stock = unet_from_config(cfg, device="meta")
+    state = plain_state_dict(base, names, {k: v.detach().clone() for k, v in pruned.state_dict().items()})
+    try: stock.load_state_dict(state, strict=True, assign=True)
+    except RuntimeError as e: raise LDPrunerError(f"the stock model does not hold this plan's weights ({str(e).splitlines()[0]})") from None
+    stock.eval()
+    inputs = unet_inputs(pruned)
+    with torch.no_grad(): want, got = pruned(**inputs).sample, stock(**inputs).sample
+    if not torch.allclose(got, want, rtol=1e-4, atol=1e-5 * float(want.abs().max())):
+        raise LDPrunerError(f"the stock model does not compute what the pruned one does (max difference {float((got - want).abs().max()):.2g})")
+    return stock
+
 # %% ../nbs/06_pruning.ipynb #622d0647
 def save_pruned_model(ldm: LDM,                         # the model bundle whose U-Net is pruned
                       path,                             # the folder to write
                       base: str | None = None,          # the model it was pruned from
                       extra_files: dict | None = None,  # {file name: text or bytes} written at the folder's top level
+                      plain: bool = False,              # its U-Net as stock diffusers' (`plain_unet`): loads without ldpruner
                      ) -> Path:
     """Write `ldm`'s pruned U-Net to `path`: a whole diffusers pipeline folder when `ldm` came as a pipeline, else a
     pruned U-Net folder; `extra_files` {name: text or bytes} go beside (at the pipeline's top level)."""
-    if ldm.pipe is None: return save_pruned(ldm.unet, path, base=base, extra_files=extra_files)
+    if ldm.pipe is None: return save_pruned(ldm.unet, path, base=base, extra_files=extra_files, plain=plain)
     rec = record_of(ldm.unet)
     if rec is None: raise LDPrunerError("this model was not pruned by ldpruner (no plan)")
     if base is not None: rec.base = base; as_pruned(ldm.unet, rec)
+    pipe = ldm.pipeline()
+    if plain: pipe.unet = plain_unet(ldm.unet)          # model_index.json then names diffusers' class
     with atomic_dir(path) as tmp:
-        ldm.pipeline().save_pretrained(tmp, safe_serialization=True)
+        with quiet_hf(): pipe.save_pretrained(tmp, safe_serialization=True)
+        if plain: write_json(tmp / "unet" / PLAIN_NAME, dict(format="ldpruner-plain/1", ldpruner_version=__version__, base=rec.base,
+                                                            operators=rec.operators, report=rec.report))
         _write_files(tmp, extra_files)
     return Path(path)

@@ -234,3 +234,46 @@ def test_a_t2i_adapter_drives_a_pruned_unet(pipes, tmp_path):
                                           adapter=adapter, scheduler=base.scheduler, safety_checker=None, feature_extractor=None,
                                           requires_safety_checker=False)
     _check_control(pipe, base, "adapter_conditioning_scale")
+
+
+def test_a_plain_export_loads_in_stock_diffusers_without_ldpruner(pipes, tmp_path):
+    "`prune --plain`: a pipeline folder that diffusers loads in a process where `import ldpruner` fails, drawing what the pruned model draws."
+    from safetensors.torch import save_file
+    from ldpruner.bench import unet_inputs
+    from ldpruner.pruning import plain_units, prune
+    from ldpruner.references import load_model
+    sd = load_model(str(pipes / "sd-2"))
+    names = [o.name for x in plain_units(sd.unet)[:2] for o in x] + ["mid_block.attentions.0", "mid_block.resnets.1"]
+    r = ldpruner("prune", pipes / "sd-2", "--operators", *names, "--plain", "-o", tmp_path / "plain")
+    assert r.returncode == 0, r.stderr
+    assert json.loads((tmp_path / "plain" / "model_index.json").read_text())["unet"] == ["diffusers", "UNet2DConditionModel"]
+    pruned = prune(sd.unet, names)
+    pipe = sd.pipeline(); pipe.unet = pruned; pipe.set_progress_bar_config(disable=True)
+    inp = unet_inputs(pruned)
+    with torch.no_grad(): out = pruned(**inp).sample
+    image = pipe("a cat", num_inference_steps=2, output_type="pt", generator=torch.Generator().manual_seed(0)).images
+    save_file({**{f"in.{k}": v for k, v in inp.items()}, "out": out, "image": image.contiguous()}, str(tmp_path / "io.safetensors"))
+    code = textwrap.dedent(f"""
+        import importlib.abc, sys
+        class NoLdpruner(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path, target=None):
+                if name.split(".")[0] == "ldpruner": raise ImportError("ldpruner is not installed here")
+        sys.meta_path.insert(0, NoLdpruner())
+        try: import ldpruner
+        except ImportError: pass
+        else: sys.exit("ldpruner imported")
+        import torch
+        from diffusers import DiffusionPipeline, UNet2DConditionModel
+        from safetensors.torch import load_file
+        io = load_file({str(tmp_path / 'io.safetensors')!r})
+        pipe = DiffusionPipeline.from_pretrained({str(tmp_path / 'plain')!r})
+        pipe.set_progress_bar_config(disable=True)
+        assert type(pipe.unet) is UNet2DConditionModel
+        with torch.no_grad(): out = pipe.unet(**{{k[3:]: v for k, v in io.items() if k.startswith('in.')}}).sample
+        assert torch.allclose(out, io['out'], atol=1e-5), (out - io['out']).abs().max()
+        image = pipe("a cat", num_inference_steps=2, output_type="pt", generator=torch.Generator().manual_seed(0)).images
+        assert torch.allclose(image, io['image'], atol=1e-4), (image - io['image']).abs().max()
+        print("same, without ldpruner")
+    """)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and "same, without ldpruner" in r.stdout, r.stderr

@@ -78,6 +78,8 @@ CASES = [
     (["score", "-o", "/proc/ldpruner/scores.json"], "cannot write"),
     (["prune", "--operators", *OPS, "-o", "notes.txt/inside"], "is a file, not a folder"),
     (["prune", "tiny-uig", "--operators", "mid_block.resnets.1", "-o", "proj"], "before ldpruner marked"),   # plan.json is no marker
+    (["prune", "--operators", "mid_block.resnets.1", "--plain", "-o", NEW], "cannot hold these removals: mid_block.resnets.1"),
+    (["prune", "--method", "bk-sdm-small", "--plain", "-o", NEW], "--plain goes with --scores or --operators"),
     # scores files: complete, well-formed, for this model
     (["prune", "--scores", "partial.json", "--k", "1", "-o", NEW], "incomplete"),
     (["prune", "--scores", "negative.json", "--k", "1", "-o", NEW], "non-negative"),

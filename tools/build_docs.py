@@ -39,7 +39,7 @@ EXPERIMENTS = {"20_train_t2i": "Training tiny-t2i", "21_train_uig": "Training ti
                "33_fast_protocol": "Beyond: a 5x cheaper protocol", "34_compose_t2i": "Beyond: LD-Pruner × DiP-GO, peers' packages",
                "35_seeds_t2i": "Seeds under the t2i claims", "36_seeds_dipgo_audio": "Seeds under DiP-GO and audio",
                "37_compose_seeds_t2i": "Seeds under LD-Pruner × step reuse",
-               "38_rounds_seeds_t2i": "Seeds under pruning in rounds"}
+               "38_rounds_seeds_t2i": "Seeds under pruning in rounds", "39_plain_t2i": "Beyond: a stock-diffusers architecture"}
 
 
 def page_name(nb: Path) -> str:
