@@ -21,7 +21,8 @@ from .report import bench, format_bench, format_reuse_bench, history_csv, write_
 from .blockreuse import block_costs
 from .reuse import REUSE_METHODS, check_reuse, deepcache_for_target, dipgo_for_target, load_reuse, reusing, sampling_speedup, save_reuse
 from .scoring import FORMULAS, PROTOCOLS, OperatorScores, distributed_rank_world, plot_importance
-from .finetune import DistillConfig, distill, plot_history
+from .finetune import (DistillConfig, LR_SCHEDULES, OPTIMIZERS, RECIPES, check_optimizer, check_precision, distill,
+                               plot_history)
 from .rounds import prune_in_rounds
 from .tasks import evaluate, task_latents
 from .bksdm import BK_SDM_VARIANTS, bk_sdm_feature_map, bk_sdm_student
@@ -29,8 +30,9 @@ from .criteria import check_formula, criteria, get_criterion
 from .userdata import check_paths, encode_folder, evaluate_folder, evaluate_prompts, read_prompts
 
 # %% auto #0
-__all__ = ['DEFAULT_MODEL', 'ISSUES_URL', 'COUNT', 'SEED', 'WEIGHT', 'POSITIVE', 'cmd_operators', 'cmd_score', 'cmd_prune',
-           'cmd_bench', 'cmd_run', 'cmd_finetune', 'cmd_eval', 'cmd_reuse', 'build_parser', 'main']
+__all__ = ['DEFAULT_MODEL', 'ISSUES_URL', 'COUNT', 'SEED', 'WEIGHT', 'POSITIVE', 'FRACTION', 'DECAY', 'cmd_operators',
+           'cmd_score', 'cmd_prune', 'cmd_bench', 'cmd_run', 'cmd_finetune', 'cmd_eval', 'cmd_reuse', 'build_parser',
+           'main']
 
 # %% ../nbs/07_cli.ipynb #40ef7c1e
 DEFAULT_MODEL = "tiny-t2i"
@@ -235,8 +237,25 @@ def _run_in(ldm, a, out: Path):
     print(f"report written to {a.output / 'report.md'} ({time.time() - t0:.0f} s)")
 
 # %% ../nbs/07_cli.ipynb #0d2212c5
+_FT_DEFAULTS = dict(steps=300, batch=32, lr=2e-4, grad_accum=1, warmup=0.05, lr_schedule="cosine", optimizer="adamw", ema=0.0,
+                   gradient_checkpointing=False, seed=0, task_weight=1.0, out_kd=1.0, feat_kd=1.0, dtype="float32")
+_MIXED = {"float32": "no", "float16": "fp16", "bfloat16": "bf16"}
+
+def _finetune_settings(a):
+    "Each finetune option as given, else the recipe's, else the default; a recipe is printed, with the options given instead."
+    rec = RECIPES[a.recipe] if a.recipe else {"config": {}, "mixed_precision": None}
+    preset = {k: rec["config"][{"task_weight": "task"}.get(k, k)] for k in _FT_DEFAULTS if {"task_weight": "task"}.get(k, k) in rec["config"]}
+    if rec["mixed_precision"]: preset["dtype"] = {v: k for k, v in _MIXED.items()}[rec["mixed_precision"]]
+    given = sorted(k for k in preset if getattr(a, k) is not None)
+    for k, default in _FT_DEFAULTS.items():
+        if getattr(a, k) is None: setattr(a, k, preset.get(k, default))
+    if a.recipe:
+        print(f"recipe {a.recipe}: {rec['about']}" + (f"; given instead: {', '.join(f'--{k.replace(chr(95), chr(45))} {getattr(a, k)}' for k in given)}"
+              if given else ""), file=sys.stderr)
+
 def cmd_finetune(a,  # the parsed command line
                 ):
+    _finetune_settings(a)
     if not is_pruned_dir(a.model): raise LDPrunerError(f"finetune takes a pruned-model folder (from `ldpruner prune` or `run`), not '{a.model}'")
     out = a.output = check_output(a.output, "dir", a.overwrite)
     ckpt = out.parent / f".{out.name}.checkpoint"
@@ -245,34 +264,41 @@ def cmd_finetune(a,  # the parsed command line
     if a.data.isdigit() and int(a.data) < 1: raise LDPrunerError(f"--data {a.data}: give at least 1 sample, or a data folder")
     if a.grad_accum > a.batch: raise LDPrunerError(f"--grad-accum {a.grad_accum} is larger than --batch {a.batch}: each piece needs a sample")
     if not a.data.isdigit(): check_paths({"--data": a.data})
+    elif a.resolution: raise LDPrunerError("--resolution: a reference task's data is drawn at the model's own size; it applies to a data folder")
+    if a.trained_weights and not a.ema: raise LDPrunerError("--trained-weights: there is no moving average to choose against without --ema")
+    check_optimizer(a.optimizer)
     device = resolve_device(a.device)
-    mixed = {"float32": "no", "float16": "fp16", "bfloat16": "bf16"}[str(resolve_dtype(a.dtype))[6:]]
+    mixed = _MIXED[str(resolve_dtype(a.dtype))[6:]]
+    check_precision(mixed, device)
     f32 = argparse.Namespace(**{**vars(a), "dtype": "float32"})    # weights train in float32; --dtype sets autocast
     ldm = _load(a.model, f32)
     base = record_of(ldm.unet).base
     if not base: raise LDPrunerError(f"{a.model}: its plan names no base model to distil from")
     teacher = _load(base, f32)
-    if a.data.isdigit(): lat, prompts = task_latents(teacher, int(a.data), seed=a.seed + 1)
+    if a.data.isdigit(): lat, prompts = task_latents(teacher, min(int(a.data), a.max_train_samples or int(a.data)), seed=a.seed + 1)
     else:
-        lat, prompts, info = encode_folder(teacher, a.data, a.caption_column)
+        lat, prompts, info = encode_folder(teacher, a.data, a.caption_column, size=a.resolution, limit=a.max_train_samples)
         print(f"data: {info['n']} samples from {a.data}" + (f" ({info['skipped']} undecodable, skipped)" if info["skipped"] else "") +
               (", latents read from the cache" if info["cached"] else f", latents cached in {info['file']}"), file=sys.stderr)
     cfg = DistillConfig(steps=a.steps, batch=a.batch, lr=a.lr, task=a.task_weight, out_kd=a.out_kd, feat_kd=a.feat_kd,
-                        normalize=a.normalize, seed=a.seed, save_every=a.save_every, grad_accum=a.grad_accum)
+                        normalize=a.normalize, seed=a.seed, save_every=a.save_every, grad_accum=a.grad_accum, warmup=a.warmup,
+                        lr_schedule=a.lr_schedule, optimizer=a.optimizer, ema=a.ema, gradient_checkpointing=a.gradient_checkpointing)
     method = (record_of(ldm.unet).report or {}).get("method", "")     # a BK-SDM student distils at BK-SDM's points
     fmap = bk_sdm_feature_map(method.removeprefix("bk-sdm-")) if method.startswith("bk-sdm-") else None
     res = distill(ldm.unet, teacher.unet, lat, cfg, prompts=prompts, ldm=teacher, path=ckpt, device=device, mixed_precision=mixed,
-                  feature_map=fmap)
+                  feature_map=fmap, ema_weights=not a.trained_weights)
     if distributed_rank_world()[0] != 0: return     # under accelerate launch, the main process writes
     png = io.BytesIO()
     fig = plot_history(res["history"], f"Distillation of {ldm.name} from {base}")
     fig.savefig(png, format="png", dpi=120); _close(fig)
-    info = dict(base=base, data=len(lat), data_source=a.data, config=asdict(cfg), seconds_this_run=res["seconds"], history=res["history"])
+    info = dict(base=base, data=len(lat), data_source=a.data, recipe=a.recipe, config=asdict(cfg), mixed_precision=mixed,
+                resolution=a.resolution, weights="ema" if res["ema"] else "trained", seconds_this_run=res["seconds"], history=res["history"])
     _save_pruned(ldm, ldm.unet, out, base, extra_files={"finetune.json": json.dumps(info, indent=1), "loss.png": png.getvalue(),
                                                         "loss.csv": history_csv(res["history"])})
     shutil.rmtree(ckpt, ignore_errors=True)
     h = res["history"]
-    print(f"distilled {cfg.steps} steps on {len(lat)} latents; loss {h[0]['loss']:.4f} -> {h[-1]['loss']:.4f}; saved to {out}")
+    print(f"distilled {cfg.steps} steps on {len(lat)} latents; loss {h[0]['loss']:.4f} -> {h[-1]['loss']:.4f}; saved "
+          f"{'the moving average of the weights' if res['ema'] else 'the trained weights'} to {out}")
 
 def cmd_eval(a,  # the parsed command line
             ):
@@ -330,6 +356,7 @@ def _number(kind, low: float, above: bool = False, high: float | None = None):
 
 # seeds: what torch's generators take, with room for the small offsets the commands add (seed + 1 for the data)
 COUNT, SEED, WEIGHT, POSITIVE = _number(int, 1), _number(int, 0, high=2**63 - 1), _number(float, 0), _number(float, 0, above=True)
+FRACTION, DECAY = _number(float, 0, high=1), _number(float, 0, high=0.999999)
 
 def _device_args(p):
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N or mps")
@@ -386,14 +413,28 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("finetune", help="distil a pruned model from its base (resumable)")
     p.add_argument("model", help="a pruned-model folder"); _device_args(p); _overwrite(p)
     p.add_argument("-o", "--output", required=True, help="folder for the finetuned model")
-    p.add_argument("--steps", type=COUNT, default=300); p.add_argument("--batch", type=COUNT, default=32)
-    p.add_argument("--lr", type=POSITIVE, default=2e-4)
+    p.set_defaults(dtype=None)    # finetune: the mixed precision; the weights train in float32 (default float32, or the recipe's)
+    p.add_argument("--recipe", choices=list(RECIPES), help="start from a published recipe's hyper-parameters, printed at start; options given win "
+                   "(bk-sdm: BK-SDM's: constant 5e-5, batch 256 as 4 x 64, 50K steps, fp16, gradient checkpointing, EMA)")
+    p.add_argument("--steps", type=COUNT, help="optimiser steps (default: 300)"); p.add_argument("--batch", type=COUNT, help="samples a step (default: 32)")
+    p.add_argument("--lr", type=POSITIVE, help="learning rate after the warm-up (default: 2e-4)")
+    p.add_argument("--lr-schedule", choices=LR_SCHEDULES, help="after the warm-up: cosine decay to zero, or constant (default: cosine)")
+    p.add_argument("--warmup", type=FRACTION, help="share of the steps with a linear warm-up (default: 0.05)")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, help="adamw, or adamw8bit: bitsandbytes' 8-bit AdamW, where it is installed (default: adamw)")
+    p.add_argument("--ema", type=DECAY, nargs="?", const=0.9999, help="keep a moving average of the weights (diffusers' EMAModel) with this "
+                   "decay (0.9999 if none is given); it is saved with the checkpoint, and the saved model holds its weights")
+    p.add_argument("--trained-weights", action="store_true", help="with --ema: save the trained weights instead of the average")
+    p.add_argument("--gradient-checkpointing", action=argparse.BooleanOptionalAction,
+                   help="recompute the student's activations in the backward pass: less memory, more time (default: off)")
+    p.add_argument("--resolution", type=COUNT, help="train at this image resolution in pixels (a data folder; default: the model's)")
+    p.add_argument("--max-train-samples", type=COUNT, help="use only the first N samples of the data")
     p.add_argument("--data", default="2000", help="an imagefolder (images + metadata.jsonl), an audio folder, or a number of samples of a reference task")
     p.add_argument("--caption-column", help="the caption column of the folder's metadata.jsonl (default: text, or caption)")
-    p.add_argument("--task-weight", type=WEIGHT, default=1.0); p.add_argument("--out-kd", type=WEIGHT, default=1.0)
-    p.add_argument("--feat-kd", type=WEIGHT, default=1.0); p.add_argument("--normalize", action="store_true", help="normalised feature KD (LAPTOP-Diff)")
-    p.add_argument("--seed", type=SEED, default=0); p.add_argument("--save-every", type=COUNT, default=50)
-    p.add_argument("--grad-accum", type=COUNT, default=1, help="run each batch in this many pieces (same update, less memory)")
+    p.add_argument("--task-weight", type=WEIGHT, help="weight of the task loss (default: 1)")
+    p.add_argument("--out-kd", type=WEIGHT, help="weight of output KD (default: 1)")
+    p.add_argument("--feat-kd", type=WEIGHT, help="weight of feature KD (default: 1)"); p.add_argument("--normalize", action="store_true", help="normalised feature KD (LAPTOP-Diff)")
+    p.add_argument("--seed", type=SEED, help="(default: 0)"); p.add_argument("--save-every", type=COUNT, default=50, help="steps between checkpoints")
+    p.add_argument("--grad-accum", type=COUNT, help="run each batch in this many pieces (same update, less memory; default: 1)")
     p = sub.add_parser("eval", help="quality on an imagefolder (FID, CLIP score) or, for a reference-task model, on domain features"); _common(p); _overwrite(p)
     p.add_argument("--n", type=COUNT, help="samples (default: 72; with --data, one per caption)"); p.add_argument("--steps", type=COUNT, default=20)
     p.add_argument("--data", help="an imagefolder (images + metadata.jsonl) or an audio folder: generate from its captions, compare with its samples")

@@ -4,13 +4,14 @@
 
 # %% ../nbs/11_finetune.ipynb #6a7fef47
 from __future__ import annotations
-import hashlib, json, math, time
+import copy, hashlib, importlib.util, json, math, time
 from dataclasses import dataclass, asdict, field
 from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
 from diffusers import DDPMScheduler, UNet2DConditionModel
+from diffusers.training_utils import EMAModel
 from tqdm import tqdm
 from .core import LDPrunerError, fault_point, atomic_dir, model_fingerprint, tensor_digest
 from .latents import SD_SCHEDULER_CONFIG
@@ -18,7 +19,8 @@ from .models import cast, quiet_hf
 from .conditioning import Conditioning
 
 # %% auto #0
-__all__ = ['feature_points', 'FeatureTap', 'distill_loss', 'DistillConfig', 'lr_at', 'data_digest', 'task_target', 'distill',
+__all__ = ['LR_SCHEDULES', 'OPTIMIZERS', 'RECIPES', 'feature_points', 'FeatureTap', 'distill_loss', 'DistillConfig', 'lr_at',
+           'check_optimizer', 'make_optimizer', 'check_precision', 'data_digest', 'task_target', 'distill',
            'reset_weights', 'plot_history']
 
 # %% ../nbs/11_finetune.ipynb #8bcd9b75
@@ -73,7 +75,7 @@ class DistillConfig:
     steps: int = 500
     batch: int = 32
     lr: float = 2e-4
-    warmup: float = 0.05          # fraction of steps with a linear warm-up; cosine decay after
+    warmup: float = 0.05          # fraction of steps with a linear warm-up
     task: float = 1.0
     out_kd: float = 1.0
     feat_kd: float = 1.0
@@ -83,36 +85,89 @@ class DistillConfig:
     seed: int = 0
     save_every: int = 100
     grad_accum: int = 1           # the batch runs in this many pieces (same gradient, less memory)
+    lr_schedule: str = "cosine"   # after the warm-up: cosine decay to zero, or constant
+    optimizer: str = "adamw"      # adamw (torch), or adamw8bit (bitsandbytes)
+    ema: float = 0.0              # decay of an exponential moving average of the weights (diffusers' EMAModel); 0: none
+    gradient_checkpointing: bool = False  # the student recomputes its blocks' activations in the backward pass (less memory)
+
+LR_SCHEDULES, OPTIMIZERS = ("constant", "cosine"), ("adamw", "adamw8bit")
 
 def lr_at(step: int,         # training step
           c: DistillConfig,  # the `DistillConfig`
          ) -> float:
-    "Linear warm-up then cosine decay to zero."
+    "Linear warm-up, then cosine decay to zero or a constant rate, by `c.lr_schedule`."
+    if c.lr_schedule not in LR_SCHEDULES: raise LDPrunerError(f"lr_schedule '{c.lr_schedule}': one of {', '.join(LR_SCHEDULES)}")
     w = max(1, int(c.warmup * c.steps))
     if step < w: return c.lr * (step + 1) / w
+    if c.lr_schedule == "constant": return c.lr
     return c.lr * 0.5 * (1 + math.cos(math.pi * (step - w) / max(1, c.steps - w)))
 
+
+# %% ../nbs/11_finetune.ipynb #3a3ff2fb
+RECIPES = {"bk-sdm": dict(
+    about=("BK-SDM's distillation of SD-v1.4 (their model card and training script): AdamW at a constant 5e-5, batch 256 as "
+           "4 accumulated pieces of 64, 50K steps, fp16 mixed precision, gradient checkpointing, EMA (diffusers' default decay "
+           "0.9999), gradients clipped at 1, loss weights 1/1/1, seed 1234"),
+    config=dict(steps=50_000, batch=256, grad_accum=4, lr=5e-5, warmup=0.0, lr_schedule="constant", optimizer="adamw",
+                ema=0.9999, gradient_checkpointing=True, grad_clip=1.0, task=1.0, out_kd=1.0, feat_kd=1.0, seed=1234),
+    mixed_precision="fp16")}
+
+
 # %% ../nbs/11_finetune.ipynb #b620175c
+def check_optimizer(name: str,  # adamw or adamw8bit
+                   ):
+    "One `LDPrunerError` for an optimiser this machine cannot run, said before any model loads."
+    if name not in OPTIMIZERS: raise LDPrunerError(f"optimizer '{name}': one of {', '.join(OPTIMIZERS)}")
+    if name == "adamw8bit" and importlib.util.find_spec("bitsandbytes") is None:
+        raise LDPrunerError("the 8-bit AdamW (adamw8bit) comes from bitsandbytes, which is not installed here: "
+                            "pip install bitsandbytes, or use adamw")
+
+def make_optimizer(params,            # the parameters to train
+                   c: DistillConfig,  # its `optimizer` and `lr`
+                  ):
+    "torch's AdamW, or bitsandbytes' 8-bit AdamW (its state in a quarter of the memory), as `c.optimizer` says."
+    check_optimizer(c.optimizer)
+    if c.optimizer == "adamw8bit":
+        import bitsandbytes as bnb
+        return bnb.optim.AdamW8bit(params, lr=c.lr, weight_decay=0.0)
+    return torch.optim.AdamW(params, lr=c.lr, weight_decay=0.0)
+
+def check_precision(mixed: str,  # no, fp16 or bf16
+                    device,       # where training runs
+                   ):
+    "One `LDPrunerError` for a mixed precision `device` cannot run (bf16 on a GPU without it), said before any model loads."
+    device = torch.device(device)
+    if mixed == "bf16" and device.type == "cuda" and torch.cuda.is_available() and not torch.cuda.is_bf16_supported():
+        raise LDPrunerError(f"{torch.cuda.get_device_name(device)} cannot compute in bfloat16: use --dtype float16 or float32")
+    if mixed != "no" and device.type == "mps":
+        raise LDPrunerError("mixed precision is not available on mps under accelerate: use --dtype float32")
+
 def _optimizer_tensors(opt) -> tuple[dict, dict]:
-    "AdamW state as flat tensors for safetensors, and the rest as JSON."
+    "The optimiser's state as flat tensors for safetensors, and the rest (groups, scalar state) as JSON."
     sd = opt.state_dict()
-    tensors = {f"{i}.{k}": v.contiguous() for i, st in sd["state"].items() for k, v in st.items() if torch.is_tensor(v)}
-    return tensors, {"param_groups": sd["param_groups"]}
+    flat = {f"{i}.{k}": v for i, st in sd["state"].items() for k, v in st.items()}
+    tensors = {k: v.contiguous() for k, v in flat.items() if torch.is_tensor(v)}
+    return tensors, {"param_groups": sd["param_groups"], "scalars": {k: v for k, v in flat.items() if not torch.is_tensor(v)}}
 
 def _load_optimizer(opt, tensors: dict, meta: dict):
     state = {}
-    for key, v in tensors.items():
+    for key, v in {**tensors, **meta.get("scalars", {})}.items():
         i, k = key.split(".", 1)
         state.setdefault(int(i), {})[k] = v
     opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
 
-def _save_checkpoint(path, student, opt, step: int, history: list, ident: dict):
+def _save_checkpoint(path, student, opt, step: int, history: list, ident: dict, ema=None):
     from safetensors.torch import save_file
     with atomic_dir(path) as tmp:
         save_file({k: v.detach().contiguous() for k, v in student.state_dict().items()}, str(tmp / "student.safetensors"))
         tensors, meta = _optimizer_tensors(opt)
         save_file(tensors, str(tmp / "optimizer.safetensors"))
-        (tmp / "state.json").write_text(json.dumps(dict(ident, step=step, history=history, optimizer=meta)))
+        extra = {}
+        if ema is not None:      # the moving average's weights and its counters, so a resumed run averages on exactly
+            sd = ema.state_dict()
+            save_file({str(i): p.detach().contiguous() for i, p in enumerate(sd.pop("shadow_params"))}, str(tmp / "ema.safetensors"))
+            extra["ema"] = sd
+        (tmp / "state.json").write_text(json.dumps(dict(ident, step=step, history=history, optimizer=meta, **extra)))
 
 def data_digest(latents: torch.Tensor,     # the training latents
                 prompts: list | None = None,  # their captions
@@ -120,7 +175,7 @@ def data_digest(latents: torch.Tensor,     # the training latents
     "A sha256 of the training data as the student sees it (latents' shape and bytes, and captions): a resumed run checks it."
     return hashlib.sha256((tensor_digest(latents) + json.dumps(prompts)).encode()).hexdigest()[:16]
 
-def _load_checkpoint(path, student, opt, ident: dict):
+def _load_checkpoint(path, student, opt, ident: dict, ema=None):
     from safetensors.torch import load_file
     path = Path(path)
     try: state = json.loads((path / "state.json").read_text())
@@ -133,8 +188,12 @@ def _load_checkpoint(path, student, opt, ident: dict):
     try:
         student.load_state_dict(load_file(str(path / "student.safetensors")))
         _load_optimizer(opt, load_file(str(path / "optimizer.safetensors")), state["optimizer"])
+        if ema is not None:
+            shadow = load_file(str(path / "ema.safetensors"))
+            ema.load_state_dict(dict(state["ema"], shadow_params=[shadow[str(i)] for i in range(len(shadow))]))
     except Exception as e: raise LDPrunerError(f"{path}: corrupt checkpoint ({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
     return state["step"], state["history"]
+
 
 # %% ../nbs/11_finetune.ipynb #2c2ca541
 @torch.no_grad()
@@ -156,6 +215,19 @@ def task_target(scheduler,  # the training noise scheduler
     if kind == "sample": return latents
     raise LDPrunerError(f"prediction_type '{kind}' is not supported (epsilon, v_prediction, sample are)")
 
+def _dtype(m): return next(m.parameters()).dtype
+
+def _as(kwargs: dict, dtype) -> dict:
+    "U-Net keyword arguments with their floating tensors (nested in dicts too) in `dtype`."
+    conv = lambda v: v.to(dtype) if torch.is_tensor(v) and v.is_floating_point() else _as(v, dtype) if isinstance(v, dict) else v
+    return {k: conv(v) for k, v in kwargs.items()}
+
+def _teacher_for(teacher, device, mixed_precision: str):
+    "The teacher on `device`, in the mixed-precision dtype if there is one (a copy then: the caller's teacher is left as it is)."
+    dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(mixed_precision)
+    if dtype is None or _dtype(teacher) == dtype: return cast(teacher, device).eval()
+    return cast(copy.deepcopy(teacher), device, dtype).eval()
+
 def _chunks(n: int, k: int) -> list:
     "`k` contiguous slices covering `range(n)`, as even as can be (empty ones dropped)."
     if k < 1: raise LDPrunerError(f"gradient accumulation needs at least 1 piece (got {k})")
@@ -175,18 +247,24 @@ def distill(student: nn.Module,                   # the pruned U-Net (trained in
             feature_map: dict | None = None,      # {student point: teacher point} for feature KD (default: shared stage outputs)
             device=None,                          # where to train
             mixed_precision: str = "no",          # no, fp16 or bf16 (accelerate)
+            ema_weights: bool = True,             # with `config.ema`: leave the moving average's weights in `student`
            ) -> dict:
     """Finetune `student` (in place) by KD from `teacher` on `latents`; returns {'history': [...], 'seconds', 'steps'}.
     `callback(steps_done, student)` runs after every step (in eval mode), for evaluations along the way.
     `feature_map` {student point: teacher point} pairs the feature-KD points (default: the stage outputs both have).
-    The task loss follows the prediction type of `ldm`'s scheduler; `device` and `mixed_precision` (no, fp16, bf16) go to accelerate."""
+    The task loss follows the prediction type of `ldm`'s scheduler; `device` and `mixed_precision` (no, fp16, bf16) go to accelerate:
+    the student's weights stay float32, and a copy of the teacher runs in the mixed-precision dtype.
+    With `config.ema`, diffusers' `EMAModel` averages the weights, is saved with the checkpoint, and its weights are the ones
+    `student` holds at the end (unless `ema_weights=False`); `callback` sees the trained weights."""
     from accelerate import Accelerator
     from accelerate.state import AcceleratorState
     c = config or DistillConfig()
     conditional = isinstance(student, UNet2DConditionModel)
     if conditional and (prompts is None or ldm is None): raise LDPrunerError("a text-conditioned U-Net needs `prompts` and `ldm` (its text encoder)")
     if prompts is not None and len(prompts) != len(latents): raise LDPrunerError(f"{len(latents)} latents but {len(prompts)} prompts")
+    check_optimizer(c.optimizer); lr_at(0, c)
     device = torch.device(device) if device is not None else None
+    if device is not None: check_precision(mixed_precision, device)
     if device is not None and device.type == "cuda" and device.index is not None: torch.cuda.set_device(device)
     AcceleratorState._reset_state()                # a process may distil twice with other settings (PartialState, the launch, is kept)
     acc = Accelerator(cpu=device is not None and device.type == "cpu", mixed_precision=mixed_precision)
@@ -197,11 +275,14 @@ def distill(student: nn.Module,                   # the pruned U-Net (trained in
     ident = dict(config=asdict(c), teacher=model_fingerprint(teacher), student_start=model_fingerprint(student),
                  n_latents=len(latents), data=data_digest(latents, prompts), features=fmap)
     student.requires_grad_(True)
-    opt = torch.optim.AdamW(student.parameters(), lr=c.lr, weight_decay=0.0)
+    if c.gradient_checkpointing: student.enable_gradient_checkpointing()    # the student's own diffusers switch
+    opt = make_optimizer(student.parameters(), c)
+    ema = EMAModel(student.parameters(), decay=c.ema) if c.ema else None
     start, history = 0, []
-    if path is not None and (Path(path) / "state.json").is_file(): start, history = _load_checkpoint(path, student, opt, ident)
+    if path is not None and (Path(path) / "state.json").is_file(): start, history = _load_checkpoint(path, student, opt, ident, ema)
     with quiet_hf(): model, opt = acc.prepare(student, opt)
-    teacher = cast(teacher, acc.device).eval()      # runs under no_grad; its flags are left as they are
+    if ema is not None: ema.to(acc.device)
+    teacher = _teacher_for(teacher, acc.device, mixed_precision)      # runs under no_grad; its flags are left as they are
     mine = slice(acc.process_index, None, acc.num_processes)
     t0 = time.time()
     model.train()
@@ -223,7 +304,9 @@ def distill(student: nn.Module,                   # the pruned U-Net (trained in
         for sl in _chunks(len(xt), c.grad_accum):            # gradient accumulation: the same batch, in smaller pieces
             w = (sl.stop - sl.start) / len(xt)
             kc = cond[sl].unet_kwargs() if conditional else {}
-            with FeatureTap(teacher, list(fmap.values())) as tt, torch.no_grad(): eps_t = teacher(xt[sl], t[sl].to(acc.device), **kc).sample
+            with FeatureTap(teacher, list(fmap.values())) as tt, torch.no_grad():
+                eps_t = teacher(xt[sl].to(_dtype(teacher)), t[sl].to(acc.device), **_as(kc, _dtype(teacher))).sample.float()
+                tt.features = {k: v.float() for k, v in tt.features.items()}
             with FeatureTap(acc.unwrap_model(model), list(fmap)) as ts: eps_s = model(xt[sl], t[sl].to(acc.device), **kc).sample
             feats_s = {fmap[k]: v for k, v in ts.features.items()}
             l, pc = distill_loss(eps_s, eps_t, target[sl], feats_s, tt.features, c.task, c.out_kd, c.feat_kd, c.normalize)
@@ -235,15 +318,18 @@ def distill(student: nn.Module,                   # the pruned U-Net (trained in
             raise LDPrunerError(f"the distillation loss became {logged[0].item()} at step {step + 1}: stopped, nothing saved "
                                 "(a lower --lr, or float32, may help)")
         opt.step()
+        if ema is not None: ema.step(acc.unwrap_model(model).parameters())
         history.append(dict(step=step, **dict(zip(["loss", *parts], logged.tolist()))))
         if path is not None and acc.is_main_process and ((step + 1) % c.save_every == 0 or step + 1 == c.steps):
-            _save_checkpoint(path, acc.unwrap_model(model), opt, step + 1, history, ident)
+            _save_checkpoint(path, acc.unwrap_model(model), opt, step + 1, history, ident, ema)
         fault_point("finetune:step")
         if callback is not None:
             model.eval(); callback(step + 1, acc.unwrap_model(model)); model.train()
         if stop_after is not None and step + 1 >= stop_after: break
     model.eval()
-    return dict(history=history, seconds=time.time() - t0, steps=len(history))
+    if c.gradient_checkpointing: student.disable_gradient_checkpointing()
+    if ema is not None and ema_weights: ema.copy_to(student.parameters())
+    return dict(history=history, seconds=time.time() - t0, steps=len(history), ema=ema is not None and ema_weights)
 
 # %% ../nbs/11_finetune.ipynb #ed8082c0
 def reset_weights(unet,          # a U-Net (pruned or not); changed in place

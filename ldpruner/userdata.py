@@ -15,7 +15,8 @@ from .core import LDPrunerError, atomic_file, cache_dir, model_fingerprint, tens
 # %% auto #0
 __all__ = ['CAPTION_COLUMNS', 'IMAGE_SUFFIXES', 'AUDIO_SUFFIXES', 'read_records', 'read_prompts', 'read_imagefolder',
            'load_image', 'read_audiofolder', 'load_clip_mel', 'audioldm_settings', 'audioldm_mel', 'image_size',
-           'is_audio_model', 'encode_folder', 'folder_samples', 'check_paths', 'evaluate_folder', 'evaluate_prompts']
+           'check_resolution', 'is_audio_model', 'encode_folder', 'folder_samples', 'check_paths', 'evaluate_folder',
+           'evaluate_prompts']
 
 # %% ../nbs/16_userdata.ipynb #40b987e6
 CAPTION_COLUMNS = ("text", "caption")
@@ -173,18 +174,26 @@ def image_size(ldm,  # the model bundle
     s = ldm.latent_shape[1]
     return s * 2 ** (len(ldm.vae.config.block_out_channels) - 1)
 
+def check_resolution(ldm,      # the model bundle
+                     size: int,  # a training resolution in pixels
+                    ):
+    "One `LDPrunerError` unless `size` is an image resolution `ldm`'s VAE and U-Net can take (a multiple of their joint downsampling)."
+    if is_audio_model(ldm): raise LDPrunerError(f"--resolution: {ldm.name} is an audio model; its clips' length is fixed by the model")
+    step = image_size(ldm) // ldm.latent_shape[1] * 2 ** (len(ldm.unet.config.block_out_channels) - 1)
+    if size < step or size % step: raise LDPrunerError(f"--resolution {size}: {ldm.name} takes multiples of {step} pixels (its own: {image_size(ldm)})")
+
 def is_audio_model(ldm,  # the model bundle
                   ) -> bool:
     "Whether `ldm` works on audio (the reference audio task, or AudioLDM)."
     return ldm.extras.get("task") == "uag" or ldm.family == "audioldm"
 
-def _reader(ldm):
-    "(folder reader, item loader) for `ldm`'s kind of data."
+def _reader(ldm, size: int | None = None):
+    "(folder reader, item loader) for `ldm`'s kind of data (images at `size`, default the model's own)."
     if ldm.family == "audioldm":
         settings = audioldm_settings(ldm)
         return read_audiofolder, lambda f: audioldm_mel(f, settings)
     if is_audio_model(ldm): return read_audiofolder, load_clip_mel
-    size, channels = image_size(ldm), ldm.vae.config.in_channels
+    size, channels = size or image_size(ldm), ldm.vae.config.in_channels
     return read_imagefolder, lambda f: load_image(f, size, channels)
 
 def _data_key(items, size, vae) -> str:
@@ -200,15 +209,18 @@ def encode_folder(ldm,                                # the model whose VAE enco
                   caption_column: str | None = None,  # the caption column
                   batch: int = 16,                    # samples per VAE call
                   progress: bool = True,              # show a progress bar
+                  size: int | None = None,            # images: the square side to resize and crop to (default: the model's)
+                  limit: int | None = None,           # only the first `limit` rows of the folder
                  ) -> tuple:
     "(latents `[N, C, h, w]`, captions or None, info) of an image or audio folder through `ldm`'s VAE, from the cache when it is there."
     from safetensors.torch import save
     from ldpruner.models import check_vocabulary
     if ldm.vae is None: raise LDPrunerError(f"{ldm.name} has no VAE to encode data with")
-    read, load = _reader(ldm)
-    items = read(path, caption_column)
+    if size is not None: check_resolution(ldm, size)
+    read, load = _reader(ldm, size)
+    items = read(path, caption_column)[:limit]
     if ldm.conditional and ldm.tokenizer is not None and ldm.pipe is None: check_vocabulary(ldm.tokenizer, [c for _, c in items])
-    size = json.dumps(audioldm_settings(ldm)) if ldm.family == "audioldm" else "audio-mel" if is_audio_model(ldm) else image_size(ldm)
+    size = json.dumps(audioldm_settings(ldm)) if ldm.family == "audioldm" else "audio-mel" if is_audio_model(ldm) else size or image_size(ldm)
     key = _data_key(items, size, ldm.vae)
     file = cache_dir() / f"latents-{key}.safetensors"
     if (hit := _read_cache(file)) is not None:

@@ -1,7 +1,7 @@
 "The `ldpruner` command end to end, in a temporary folder, as a user runs it."
 import json
 from pathlib import Path
-from conftest import FAST, check_bad, ldpruner, ldpruner_inproc
+from conftest import FAST, check_bad, imagefolder, ldpruner, ldpruner_inproc
 
 
 def test_run_writes_the_report(tmp_path):
@@ -98,3 +98,18 @@ def test_fast_protocol(tmp_path):
     assert (s["protocol"]["n"], s["protocol"]["steps"], len(s["conditions"])) == (fast["n"], fast["steps"], fast["conditions"])
     r = ldpruner_inproc("score", "-o", tmp_path / "t.json", "--protocol", "fast", "--steps", "2", "--types", "Downsample2D")
     assert r.returncode == 0 and json.loads((tmp_path / "t.json").read_text())["protocol"]["steps"] == 2
+
+
+def test_finetune_at_scale_options(tmp_path):
+    "A recipe as defaults with options given winning, mixed precision, a training resolution and a sample cap, all recorded."
+    assert ldpruner_inproc("prune", "tiny-t2i", "--operators", "mid_block.attentions.0", "-o", tmp_path / "p").returncode == 0
+    data = imagefolder(tmp_path / "data", n=6)
+    r = ldpruner_inproc("finetune", tmp_path / "p", "--recipe", "bk-sdm", "--steps", "2", "--batch", "4", "--grad-accum", "2",
+                        "--dtype", "bfloat16", "--data", data, "--resolution", "64", "--max-train-samples", "4", "-o", tmp_path / "ft")
+    assert r.returncode == 0, r.stderr
+    assert "recipe bk-sdm: BK-SDM's" in r.stderr and "given instead: --batch 4, --dtype bfloat16, --grad-accum 2, --steps 2" in r.stderr
+    info = json.loads((tmp_path / "ft" / "finetune.json").read_text())
+    c = info["config"]
+    assert (c["lr"], c["lr_schedule"], c["warmup"], c["ema"], c["gradient_checkpointing"], c["seed"]) == (5e-5, "constant", 0.0, 0.9999, True, 1234)
+    assert (c["steps"], c["batch"], c["grad_accum"]) == (2, 4, 2)
+    assert (info["data"], info["resolution"], info["mixed_precision"], info["weights"], info["recipe"]) == (4, 64, "bf16", "ema", "bk-sdm")
