@@ -16,6 +16,7 @@ py_versions = '3.10 3.11 3.12 3.13'.split()
 requirements = shlex.split(cfg.get('requirements', ''))
 dev_requirements = shlex.split(cfg.get('dev_requirements', ''))
 experiments_requirements = shlex.split(cfg.get('experiments_requirements', ''))   # the peers' own packages, for the experiment notebooks
+data_requirements = shlex.split(cfg.get('data_requirements', ''))   # datasets folders, parquet and webdataset shards
 lic = licenses[cfg['license']]
 min_python = cfg['min_python']
 console_scripts = cfg.get('console_scripts', '').split()
@@ -33,7 +34,8 @@ setuptools.setup(
     include_package_data=True,
     package_data={'ldpruner': ['weights/*/*.safetensors', 'weights/*/*.json', 'weights/*/SHA256SUMS', 'weights/*/tokenizer/*']},
     install_requires=requirements,
-    extras_require={'dev': dev_requirements + experiments_requirements, 'experiments': experiments_requirements},
+    extras_require={'dev': dev_requirements + experiments_requirements, 'experiments': experiments_requirements,
+                    'data': data_requirements},
     python_requires='>=' + cfg['min_python'],
     long_description=open('README.md', encoding='utf-8').read(),
     long_description_content_type='text/markdown',

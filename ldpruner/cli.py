@@ -277,7 +277,8 @@ def cmd_finetune(a,  # the parsed command line
     teacher = _load(base, f32)
     if a.data.isdigit(): lat, prompts = task_latents(teacher, min(int(a.data), a.max_train_samples or int(a.data)), seed=a.seed + 1)
     else:
-        lat, prompts, info = encode_folder(teacher, a.data, a.caption_column, size=a.resolution, limit=a.max_train_samples)
+        lat, prompts, info = encode_folder(teacher, a.data, a.caption_column, size=a.resolution, limit=a.max_train_samples,
+                                           image_column=a.image_column)
         print(f"data: {info['n']} samples from {a.data}" + (f" ({info['skipped']} undecodable, skipped)" if info["skipped"] else "") +
               (", latents read from the cache" if info["cached"] else f", latents cached in {info['file']}"), file=sys.stderr)
     cfg = DistillConfig(steps=a.steps, batch=a.batch, lr=a.lr, task=a.task_weight, out_kd=a.out_kd, feat_kd=a.feat_kd,
@@ -428,8 +429,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="recompute the student's activations in the backward pass: less memory, more time (default: off)")
     p.add_argument("--resolution", type=COUNT, help="train at this image resolution in pixels (a data folder; default: the model's)")
     p.add_argument("--max-train-samples", type=COUNT, help="use only the first N samples of the data")
-    p.add_argument("--data", default="2000", help="an imagefolder (images + metadata.jsonl), an audio folder, or a number of samples of a reference task")
-    p.add_argument("--caption-column", help="the caption column of the folder's metadata.jsonl (default: text, or caption)")
+    p.add_argument("--data", default="2000", help="an imagefolder (images + metadata.jsonl), a datasets folder (save_to_disk), parquet or "
+                   "webdataset shards (a file or a folder of them; streamed), an audio folder, or a number of samples of a reference task")
+    p.add_argument("--caption-column", help="the caption column (default: text, or caption; a webdataset's txt)")
+    p.add_argument("--image-column", help="shards: the image column (default: image, or a webdataset's jpg/png/webp)")
     p.add_argument("--task-weight", type=WEIGHT, help="weight of the task loss (default: 1)")
     p.add_argument("--out-kd", type=WEIGHT, help="weight of output KD (default: 1)")
     p.add_argument("--feat-kd", type=WEIGHT, help="weight of feature KD (default: 1)"); p.add_argument("--normalize", action="store_true", help="normalised feature KD (LAPTOP-Diff)")

@@ -4,7 +4,7 @@
 
 # %% ../nbs/16_userdata.ipynb #39a4abcd
 from __future__ import annotations
-import csv, hashlib, io, json, math, os
+import csv, hashlib, io, itertools, json, math, os
 from pathlib import Path
 
 import numpy as np
@@ -13,10 +13,10 @@ from tqdm import tqdm
 from .core import LDPrunerError, atomic_file, cache_dir, model_fingerprint, tensor_digest    # cache_dir lived here: still importable
 
 # %% auto #0
-__all__ = ['CAPTION_COLUMNS', 'IMAGE_SUFFIXES', 'AUDIO_SUFFIXES', 'read_records', 'read_prompts', 'read_imagefolder',
-           'load_image', 'read_audiofolder', 'load_clip_mel', 'audioldm_settings', 'audioldm_mel', 'image_size',
-           'check_resolution', 'is_audio_model', 'encode_folder', 'folder_samples', 'check_paths', 'evaluate_folder',
-           'evaluate_prompts']
+__all__ = ['CAPTION_COLUMNS', 'IMAGE_SUFFIXES', 'AUDIO_SUFFIXES', 'SHARD_FORMATS', 'IMAGE_COLUMNS', 'read_records',
+           'read_prompts', 'read_imagefolder', 'load_image', 'data_format', 'stream_records', 'shard_rows',
+           'read_audiofolder', 'load_clip_mel', 'audioldm_settings', 'audioldm_mel', 'image_size', 'check_resolution',
+           'is_audio_model', 'encode_folder', 'folder_samples', 'check_paths', 'evaluate_folder', 'evaluate_prompts']
 
 # %% ../nbs/16_userdata.ipynb #40b987e6
 CAPTION_COLUMNS = ("text", "caption")
@@ -90,7 +90,7 @@ def _check_file_names(rows, meta):
     bad = next((i for i, r in enumerate(rows, 1) if not isinstance(r.get("file_name"), str) or not r["file_name"]), None)
     if bad: raise LDPrunerError(f"{meta}: every row needs a file_name, a file's name as a string (row {bad} has none)")
 
-def load_image(path,           # an image file
+def load_image(path,           # an image file, or its encoded bytes
                size,           # the square side to resize and centre-crop to
                channels=3,     # what the VAE takes: 3 (RGB) or 1 (greyscale)
               ) -> torch.Tensor | None:
@@ -98,7 +98,7 @@ def load_image(path,           # an image file
     from PIL import Image, UnidentifiedImageError
     if channels not in (1, 3): raise LDPrunerError(f"images for a VAE of {channels} input channels: only 1 (greyscale) and 3 (RGB) are read")
     try:
-        with Image.open(path) as im: im = im.convert("L" if channels == 1 else "RGB")
+        with Image.open(io.BytesIO(path) if isinstance(path, (bytes, bytearray)) else path) as im: im = im.convert("L" if channels == 1 else "RGB")
     except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError): return None   # a bomb: undecodable here
     w, h = im.size
     s = size / min(w, h)
@@ -107,6 +107,78 @@ def load_image(path,           # an image file
     l, t = (w - size) // 2, (h - size) // 2
     x = torch.from_numpy(np.asarray(im.crop((l, t, l + size, t + size)), dtype=np.float32).reshape(size, size, channels)).permute(2, 0, 1)
     return x / 127.5 - 1
+
+# %% ../nbs/16_userdata.ipynb #1a16d6da
+SHARD_FORMATS = ("datasets", "parquet", "webdataset")
+IMAGE_COLUMNS = ("image", "img", "jpg", "jpeg", "png", "webp")
+
+def data_format(path,  # a data folder or a shard file
+               ) -> str:
+    "datasets (a `save_to_disk` folder), parquet or webdataset (a shard file, or a folder of them), else folder (image or audio)."
+    p = Path(path)
+    if p.is_file(): return {".parquet": "parquet", ".tar": "webdataset"}.get(p.suffix.lower(), "folder")
+    if (p / "dataset_info.json").is_file() and (p / "state.json").is_file(): return "datasets"
+    if p.is_dir() and any(p.glob("*.parquet")): return "parquet"
+    if p.is_dir() and any(p.glob("*.tar")): return "webdataset"
+    return "folder"
+
+def _shard_files(path, fmt: str) -> list[Path]:
+    p = Path(path)
+    if fmt == "datasets": return sorted(p.rglob("*.arrow")) + [p / "state.json"]
+    return [p] if p.is_file() else sorted(p.glob("*.parquet" if fmt == "parquet" else "*.tar"))
+
+def stream_records(path,      # a `save_to_disk` folder, or parquet or webdataset shards
+                   fmt: str,  # its `data_format`
+                  ):
+    "The rows of `path` as a `datasets` IterableDataset: read shard by shard as they are consumed, never loaded whole."
+    try: import datasets
+    except ImportError: raise LDPrunerError(f"{path}: reading {fmt} data needs Hugging Face datasets: pip install datasets "
+                                            "(or pip install 'ldpruner[data]')") from None
+    if fmt == "datasets":
+        ds = datasets.load_from_disk(str(path))                # memory-mapped Arrow files, streamed below
+        if isinstance(ds, datasets.DatasetDict):
+            if "train" not in ds: raise LDPrunerError(f"{path}: a dataset of splits {', '.join(ds)} and no train split")
+            ds = ds["train"]
+        return ds.to_iterable_dataset()
+    return datasets.load_dataset(fmt, data_files=[str(f) for f in _shard_files(path, fmt)], split="train", streaming=True)
+
+def _pick(columns: list, given: str | None, defaults: tuple, what: str, path) -> str:
+    "The column named `given`, else the first of `defaults` there; else one line naming the columns found."
+    want = (given,) if given else defaults
+    hit = next((c for c in want if c in columns), None)
+    if hit is None: raise LDPrunerError(f"{path}: no {what} column {' or '.join(want)}; its columns are {', '.join(columns) or 'none'}"
+                                        f" (--{what}-column names another)")
+    return hit
+
+def shard_rows(path,                                # a `save_to_disk` folder, or parquet or webdataset shards
+               fmt: str,                            # its `data_format`
+               image_column: str | None = None,     # default: image, or a webdataset's jpg/png/webp
+               caption_column: str | None = None,   # default: text, caption, or a webdataset's txt
+               captions: bool = True,               # whether a caption column is needed (not for an unconditional model)
+              ):
+    "An iterator of (encoded image: bytes or a file path, caption or '') over `path`'s rows, images not decoded (a bad one is skipped later)."
+    import datasets
+    ds = stream_records(path, fmt)
+    feats = ds.features
+    if feats is None: ds = ds._resolve_features(); feats = ds.features   # a stream whose schema is only known from its rows
+    cols = list(feats)
+    img = _pick(cols, image_column, IMAGE_COLUMNS, "image", path)
+    cap = _pick(cols, caption_column, CAPTION_COLUMNS + ("txt",), "caption", path) if captions else None
+    if isinstance(feats[img], datasets.Image): ds = ds.cast_column(img, datasets.Image(decode=False))
+    ds = ds.select_columns([img] + [cap] * captions)
+    def image_of(v):
+        if isinstance(v, dict): return v.get("bytes") or v.get("path")
+        return v
+    return ((image_of(r[img]), str(r[cap]) if captions else "") for r in ds)
+
+def _files_key(files) -> bytes:
+    "A sha256 of files' bytes, read in blocks (shards are large)."
+    h = hashlib.sha256()
+    for f in files:
+        with open(f, "rb") as fh:
+            while block := fh.read(1 << 20): h.update(block)
+    return h.digest()
+
 
 # %% ../nbs/16_userdata.ipynb #a74a68e2
 def read_audiofolder(path,                               # a folder of audio clips, with an optional `metadata.jsonl`
@@ -211,17 +283,29 @@ def encode_folder(ldm,                                # the model whose VAE enco
                   progress: bool = True,              # show a progress bar
                   size: int | None = None,            # images: the square side to resize and crop to (default: the model's)
                   limit: int | None = None,           # only the first `limit` rows of the folder
+                  image_column: str | None = None,    # shards: the image column (default: image, or jpg/png/webp)
                  ) -> tuple:
-    "(latents `[N, C, h, w]`, captions or None, info) of an image or audio folder through `ldm`'s VAE, from the cache when it is there."
+    """(latents `[N, C, h, w]`, captions or None, info) of an image or audio folder, a `datasets` folder, or parquet or
+    webdataset shards (streamed) through `ldm`'s VAE, from the cache when it is there."""
     from safetensors.torch import save
     from ldpruner.models import check_vocabulary
     if ldm.vae is None: raise LDPrunerError(f"{ldm.name} has no VAE to encode data with")
     if size is not None: check_resolution(ldm, size)
-    read, load = _reader(ldm, size)
-    items = read(path, caption_column)[:limit]
-    if ldm.conditional and ldm.tokenizer is not None and ldm.pipe is None: check_vocabulary(ldm.tokenizer, [c for _, c in items])
-    size = json.dumps(audioldm_settings(ldm)) if ldm.family == "audioldm" else "audio-mel" if is_audio_model(ldm) else size or image_size(ldm)
-    key = _data_key(items, size, ldm.vae)
+    words = ldm.conditional and ldm.tokenizer is not None and ldm.pipe is None      # a reference model: captions in its vocabulary
+    fmt = data_format(path)
+    if fmt == "folder":
+        read, load = _reader(ldm, size)
+        items = read(path, caption_column)[:limit]
+        if words: check_vocabulary(ldm.tokenizer, [c for _, c in items])
+        size = json.dumps(audioldm_settings(ldm)) if ldm.family == "audioldm" else "audio-mel" if is_audio_model(ldm) else size or image_size(ldm)
+        key, rows, total = _data_key(items, size, ldm.vae), iter(items), len(items)
+    else:
+        if is_audio_model(ldm): raise LDPrunerError(f"{path}: {fmt} shards are read for image models, and {ldm.name} makes audio")
+        size, channels = size or image_size(ldm), ldm.vae.config.in_channels
+        load = lambda f: load_image(f, size, channels)
+        rows, total = itertools.islice(shard_rows(path, fmt, image_column, caption_column, ldm.conditional), limit), None
+        key = hashlib.sha256(f"{fmt}|{size}|{image_column}|{caption_column}|{limit}|{model_fingerprint(ldm.vae)}".encode() +
+                             _files_key(_shard_files(path, fmt))).hexdigest()[:24]
     file = cache_dir() / f"latents-{key}.safetensors"
     if (hit := _read_cache(file)) is not None:
         lat, caps = hit
@@ -229,8 +313,10 @@ def encode_folder(ldm,                                # the model whose VAE enco
     p = next(ldm.vae.parameters())
     scale = ldm.extras.get("scaling_factor", getattr(ldm.vae.config, "scaling_factor", 1.0) or 1.0)
     lats, caps, skipped = [], [], 0
-    for i in tqdm(range(0, len(items), batch), desc="encoding data", unit="batch", disable=not progress):
-        xs = [(load(f), c) for f, c in items[i:i + batch]]
+    chunks = iter(lambda: list(itertools.islice(rows, batch)), [])
+    for chunk in tqdm(chunks, desc="encoding data", unit="batch", disable=not progress, total=None if total is None else -(-total // batch)):
+        if words and fmt != "folder": check_vocabulary(ldm.tokenizer, [c for _, c in chunk])
+        xs = [(load(f), c) for f, c in chunk]
         good = [(x, c) for x, c in xs if x is not None]
         skipped += len(xs) - len(good)
         if not good: continue
@@ -238,7 +324,7 @@ def encode_folder(ldm,                                # the model whose VAE enco
         enc = ldm.vae.encode(x)
         lats.append(((enc.latent_dist.mean if hasattr(enc, "latent_dist") else enc.latents) * scale).float().cpu())   # KL or VQ
         caps += [c for _, c in good]
-    if not caps: raise LDPrunerError(f"{path}: none of its {len(items)} files could be decoded")
+    if not caps: raise LDPrunerError(f"{path}: none of its {skipped} {'files' if fmt == 'folder' else 'images'} could be decoded")
     lat = torch.cat(lats).contiguous().clone()      # fresh, aligned storage: what a warm cache gives, so training is the same bit for bit
     with atomic_file(Path(str(file) + ".json")) as f:
         json.dump(dict(captions=caps, skipped=skipped, source=str(Path(path).resolve()), sha256=tensor_digest(lat)), f)

@@ -39,6 +39,7 @@ def ws(tmp_path_factory, scored_t2i):
     broken("nan.json", lambda e: e["operators"][first]["d_avg"].__setitem__(0, float("nan")))
     (d / "corrupt.json").write_text('{"format": "ldpruner-scores/1", "operators": {')
     assert ldpruner("prune", "tiny-uig", "--operators", "mid_block.resnets.1", "-o", d / "pruned").returncode == 0
+    assert ldpruner("prune", "tiny-t2i", "--operators", "mid_block.attentions.0", "-o", d / "t2i-pruned").returncode == 0
     (d / "bert").mkdir(); (d / "bert" / "config.json").write_text(json.dumps({"model_type": "bert", "hidden_size": 8}))
     (d / "listcfg").mkdir(); (d / "listcfg" / "config.json").write_text("[1, 2, 3]")
     (d / "empty").mkdir()
@@ -47,6 +48,8 @@ def ws(tmp_path_factory, scored_t2i):
         (d / name).mkdir(); (d / name / "metadata.jsonl").write_text(row + "\n")
     (d / "rows.jsonl").write_text('["a red circle"]\n')
     (d / "imgs").mkdir(); (d / "imgs" / "0.png").write_bytes(b"not read"); (d / "imgs" / "metadata.jsonl").write_text('{"file_name": "0.png", "text": "a red circle"}\n')
+    import pyarrow as pa, pyarrow.parquet as pq                  # a parquet shard with neither an image nor a caption column
+    (d / "shards").mkdir(); pq.write_table(pa.table({"pixels": [b"not read"], "label": [3]}), str(d / "shards" / "part-0.parquet"))
     (d / "clips").mkdir(); (d / "clips" / "0.wav").write_bytes(b"not read"); (d / "clips" / "metadata.jsonl").write_text('{"file_name": "0.wav", "text": "a piano"}\n')
     (d / "tousers").symlink_to(d / "user"); (d / "dangling").symlink_to(d / "nowhere")
     def variant(name, file, change):
@@ -128,6 +131,7 @@ CASES = [
     (["finetune", "pruned", "--resolution", "64", "-o", NEW], "applies to a data folder"),
     (["finetune", "pruned", "--data", "imgs", "--resolution", "7", "-o", NEW], "takes multiples of"),
     (["finetune", "pruned", "--trained-weights", "-o", NEW], "without --ema"),
+    (["finetune", "t2i-pruned", "--data", "shards", "--steps", "1", "-o", NEW], "its columns are pixels, label"),
     (["finetune", "pruned", "--ema", "1", "-o", NEW], "out of range"),
     (["finetune", "pruned", "--lr-schedule", "linear", "-o", NEW], "invalid choice"),
     (["finetune", "pruned", "--recipe", "sd-turbo", "-o", NEW], "invalid choice"),
