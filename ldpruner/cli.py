@@ -24,6 +24,7 @@ from .scoring import FORMULAS, PROTOCOLS, OperatorScores, distributed_rank_world
 from .finetune import (DistillConfig, LR_SCHEDULES, OPTIMIZERS, RECIPES, check_optimizer, check_precision, distill,
                                plot_history)
 from .rounds import prune_in_rounds
+from .metrics import check_plain_weights
 from .tasks import evaluate, task_latents
 from .bksdm import BK_SDM_VARIANTS, bk_sdm_feature_map, bk_sdm_student
 from .criteria import check_formula, criteria, get_criterion
@@ -303,7 +304,10 @@ def cmd_finetune(a,  # the parsed command line
 
 def cmd_eval(a,  # the parsed command line
             ):
-    check_paths({"--fid-weights": a.fid_weights, "--clip": a.clip, "--fad-weights": a.fad_weights, "--data": a.data})
+    check_paths({"--fid-weights": a.fid_weights, "--clip": a.clip, "--fad-weights": a.fad_weights, "--data": a.data, "--fid-ref": a.fid_ref})
+    if (a.fid_ref or a.resize) and not (a.prompt or a.prompts): raise LDPrunerError("--fid-ref and --resize go with --prompts (a caption file: one image each)")
+    if a.fid_ref and not a.fid_weights: raise LDPrunerError("--fid-ref: FID needs the Inception weights too (--fid-weights)")
+    if a.fid_weights: check_plain_weights(a.fid_weights)      # before any model loads
     if a.json: a.json = check_output(a.json, "file", a.overwrite, "--json")
     r = load_reuse(a.reuse) if a.reuse else None
     ldm = _load(a.model, a)
@@ -313,7 +317,8 @@ def cmd_eval(a,  # the parsed command line
 
 def _eval(ldm, a):
     if a.data is None and a.prompt:
-        r, notes = evaluate_prompts(ldm, a.prompt, a.clip, steps=a.steps, guidance_scale=a.guidance, seed=a.seed)
+        r, notes = evaluate_prompts(ldm, a.prompt[:a.n], a.clip, steps=a.steps, guidance_scale=a.guidance, seed=a.seed,
+                                    fid_weights=a.fid_weights, fid_ref=a.fid_ref, resize=a.resize)
     elif a.data is None: r, notes = evaluate(ldm, n=a.n or 72, steps=a.steps, guidance_scale=a.guidance, seed=a.seed), []
     else: r, notes = evaluate_folder(ldm, a.data, a.caption_column, n=a.n, steps=a.steps, guidance_scale=a.guidance, seed=a.seed,
                                      fid_weights=a.fid_weights, clip=a.clip, fad_weights=a.fad_weights)
@@ -442,7 +447,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=COUNT, help="samples (default: 72; with --data, one per caption)"); p.add_argument("--steps", type=COUNT, default=20)
     p.add_argument("--data", help="an imagefolder (images + metadata.jsonl) or an audio folder: generate from its captions, compare with its samples")
     p.add_argument("--caption-column", help="the caption column of --data's metadata.jsonl")
-    p.add_argument("--fid-weights", help="Inception weights for FID (as torch-fidelity and torchmetrics use)")
+    p.add_argument("--fid-weights", help="Inception weights for FID and IS (torch-fidelity's pt_inception .pth, as torchmetrics uses it)")
+    p.add_argument("--fid-ref", help="with --prompts: FID's real set, a folder of images or an .npz of their Inception mu and sigma")
+    p.add_argument("--resize", type=COUNT, help="with --prompts: resize samples (and --fid-ref's images) to this many pixels first (BK-SDM: 256)")
     p.add_argument("--clip", help="a CLIP model folder for the CLIP score (torchmetrics' CLIPScore)")
     p.add_argument("--fad-weights", help="VGGish weights (safetensors or .pth state dict) for FAD on an audio folder")
     p.add_argument("--prompt", action="append", help="without --data: a prompt to generate from and CLIP-score (repeatable)")

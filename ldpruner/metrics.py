@@ -16,9 +16,9 @@ from .data import ATTRIBUTES
 
 # %% auto #0
 __all__ = ['VGGISH_SR', 'VGGISH_BANDS', 'VGGISH_FRAMES', 'DomainNet', 'FeatureView', 'LogitView', 'train_domain_net', 'accuracy',
-           'feature_label', 'frechet_distance', 'inception_score', 'inception_extractor', 'to_uint8_rgb',
-           'Uint8Adapter', 'ClipFeatures', 'clip_loader', 'clip_score', 'VGGish', 'vggish_examples', 'VGGishOnMels',
-           'vocoder_audio', 'vggish_extractor', 'generate_images', 'alignment']
+           'feature_label', 'frechet_distance', 'inception_score', 'check_plain_weights', 'inception_extractor',
+           'to_uint8_rgb', 'Uint8Adapter', 'ClipFeatures', 'clip_loader', 'clip_score', 'VGGish', 'vggish_examples',
+           'VGGishOnMels', 'vocoder_audio', 'vggish_extractor', 'generate_images', 'alignment']
 
 # %% ../nbs/09_metrics.ipynb #72af9fe3
 class DomainNet(nn.Module):
@@ -118,18 +118,27 @@ def inception_score(fake: torch.Tensor,        # generated samples
         return float(m.compute()[0])
 
 # %% ../nbs/09_metrics.ipynb #7d878ab8
+def check_plain_weights(path,  # a torch weights file (a state dict saved with `torch.save`)
+                       ):
+    "One `LDPrunerError` unless `path` loads as plain tensors (`weights_only`): what torch-fidelity then reads needs no trust."
+    try: torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise LDPrunerError(f"{path}: not a plain torch state dict ({type(e).__name__}: {str(e).splitlines()[0][:160]}); Inception "
+                            "weights are torch-fidelity's pt_inception-2015-12-05 .pth") from None
+
 def inception_extractor(weights_path: str | None = None,  # Inception weights (as torch-fidelity and torchmetrics use)
-                        num_features: int = 2048,         # feature size: 64, 192, 768 or 2048
+                        num_features: int | str = 2048,   # feature size: 64, 192, 768 or 2048; or "logits" (the IS classifier's 1008)
                        ) -> nn.Module:
-    "torchmetrics' FID InceptionV3 (from `weights_path` offline); raises a clear error if it cannot be built."
+    "torchmetrics' FID InceptionV3 (torch-fidelity's; from `weights_path` offline); raises a clear error if it cannot be built."
+    if weights_path is not None: check_plain_weights(weights_path)
+    feature = "logits_unbiased" if num_features == "logits" else str(num_features)
     try:
         from torchmetrics.image.fid import NoTrainInceptionV3
-        net = NoTrainInceptionV3(name="inception-v3-compat", features_list=[str(num_features)],
-                                 feature_extractor_weights_path=weights_path)
+        net = NoTrainInceptionV3(name="inception-v3-compat", features_list=[feature], feature_extractor_weights_path=weights_path)
     except Exception as e:
-        raise LDPrunerError(f"Inception features unavailable ({type(e).__name__}: {e}); use the domain features "
-                            "or give a weights path (pip install torch-fidelity)") from None
-    net.num_features = num_features
+        raise LDPrunerError(f"Inception features unavailable ({type(e).__name__}: {str(e).splitlines()[0][:200]}); use the domain "
+                            "features, or install torch-fidelity (it needs torchvision) and give a weights path") from None
+    net.num_features = 1008 if num_features == "logits" else int(num_features)
     return net
 
 def to_uint8_rgb(x: torch.Tensor,  # images in [-1, 1] `[B, C, H, W]`

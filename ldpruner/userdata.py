@@ -4,7 +4,7 @@
 
 # %% ../nbs/16_userdata.ipynb #39a4abcd
 from __future__ import annotations
-import csv, hashlib, io, itertools, json, math, os
+import csv, hashlib, io, itertools, json, math, os, warnings
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +16,8 @@ from .core import LDPrunerError, atomic_file, cache_dir, model_fingerprint, tens
 __all__ = ['CAPTION_COLUMNS', 'IMAGE_SUFFIXES', 'AUDIO_SUFFIXES', 'SHARD_FORMATS', 'IMAGE_COLUMNS', 'read_records',
            'read_prompts', 'read_imagefolder', 'load_image', 'data_format', 'stream_records', 'shard_rows',
            'read_audiofolder', 'load_clip_mel', 'audioldm_settings', 'audioldm_mel', 'image_size', 'check_resolution',
-           'is_audio_model', 'encode_folder', 'folder_samples', 'check_paths', 'evaluate_folder', 'evaluate_prompts']
+           'is_audio_model', 'encode_folder', 'folder_samples', 'check_paths', 'evaluate_folder', 'reference_images',
+           'fid_statistics', 'evaluate_prompts']
 
 # %% ../nbs/16_userdata.ipynb #40b987e6
 CAPTION_COLUMNS = ("text", "caption")
@@ -402,17 +403,93 @@ def evaluate_folder(ldm,                                # the model to evaluate
     return {**out, "samples": len(gen), "steps": steps}, notes
 
 # %% ../nbs/16_userdata.ipynb #8b90413a
+def _resized(x: torch.Tensor, size: int | None) -> torch.Tensor:
+    "[-1, 1] images resized (bicubic, antialiased) to `size` x `size`, as BK-SDM resizes its 512 px samples to 256 before FID."
+    if size is None or tuple(x.shape[-2:]) == (size, size): return x
+    return torch.nn.functional.interpolate(x.float(), size=(size, size), mode="bicubic", antialias=True, align_corners=False).clamp(-1, 1)
+
+def reference_images(path,                  # a folder of images (any layout below it)
+                     size: int,             # the square side to resize and crop to
+                     batch: int = 64,       # images a batch
+                     limit: int | None = None,  # at most this many
+                    ):
+    "Batches `[B, 3, size, size]` in [-1, 1] of the images under `path` in name order (undecodable ones skipped): FID's real set."
+    files = sorted(f for f in Path(path).rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES)[:limit]
+    if not files: raise LDPrunerError(f"{path}: no images (FID's reference is a folder of images or an .npz of mu and sigma)")
+    for i in range(0, len(files), batch):
+        xs = [x for x in (load_image(f, size) for f in files[i:i + batch]) if x is not None]
+        if xs: yield torch.stack(xs)
+
+def fid_statistics(batches,    # batches of [-1, 1] images
+                   extractor,  # the feature network (`Uint8Adapter(inception_extractor(...))` for FID)
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    "(mu, sigma) of the `extractor` features of `batches`, in float64: what an FID reference `.npz` holds."
+    feats = torch.cat([extractor(b).double() for b in batches])
+    return feats.mean(0).numpy(), torch.cov(feats.T).numpy()
+
+def _set_real_statistics(metric, mu, sigma, n: int = 2):
+    "Give torchmetrics' FID a real set by its statistics: sums for `n` samples whose mean and covariance are `mu` and `sigma`."
+    mu, sigma = (torch.as_tensor(np.asarray(v), dtype=torch.float64) for v in (mu, sigma))
+    if mu.shape != (metric.real_features_sum.shape[0],) or sigma.shape != (len(mu), len(mu)):
+        raise LDPrunerError(f"FID reference statistics of {len(mu)} features, and the extractor gives {metric.real_features_sum.shape[0]}")
+    metric.real_features_sum = (mu * n).to(metric.real_features_sum)
+    metric.real_features_cov_sum = (sigma * (n - 1) + n * torch.outer(mu, mu)).to(metric.real_features_cov_sum)
+    metric.real_features_num_samples = torch.tensor(n, device=metric.real_features_num_samples.device)
+
+def _read_npz(path) -> tuple:
+    try:
+        with np.load(str(path), allow_pickle=False) as f: return f["mu"], f["sigma"]
+    except (OSError, ValueError, KeyError) as e:
+        raise LDPrunerError(f"{path}: not FID statistics (an .npz with mu and sigma, as pytorch-fid and BK-SDM write them): {e}") from None
+
+@torch.no_grad()
 def evaluate_prompts(ldm,                          # the model to evaluate
-                     prompts,                      # the prompts to generate from
-                     clip,                         # a CLIP model folder
+                     prompts,                      # the prompts (captions) to generate from, one image each
+                     clip=None,                    # a CLIP model folder: CLIP score
                      steps: int = 20,              # denoising steps
                      guidance_scale: float = 3.0,  # classifier-free guidance scale
                      seed: int = 0,                # sampling seed
+                     fid_weights=None,             # Inception weights: IS, and FID with `fid_ref`
+                     fid_ref=None,                 # FID's real set: a folder of images, or an .npz of mu and sigma
+                     resize: int | None = None,    # resize samples (and the reference folder) to this before the metrics
+                     batch: int = 32,              # prompts generated and scored at a time
+                     progress: bool = True,        # show a progress bar
                     ) -> tuple[dict, list]:
-    "({'CLIP score (...)': value, 'samples': N}, notes): one sample per prompt, scored against it with the CLIP at `clip`."
-    from ldpruner.metrics import clip_score, generate_images
+    """({metric (extractor): value, 'samples': N}, notes): one image per prompt, generated and scored a batch at a time
+    (an MS-COCO-size caption file never holds its images in memory): CLIP score with `clip`; Inception Score, and FID against
+    `fid_ref`, with the Inception at `fid_weights` (torch-fidelity's, through torchmetrics, as BK-SDM evaluates)."""
+    from torchmetrics.image.fid import FrechetInceptionDistance
+    from torchmetrics.image.inception import InceptionScore
+    from torchmetrics.multimodal.clip_score import CLIPScore
+    from ldpruner.metrics import Uint8Adapter, clip_loader, generate_images, inception_extractor, to_uint8_rgb
     if not ldm.conditional: raise LDPrunerError(f"{ldm.name} is unconditional: it takes no prompts")
-    if clip is None: raise LDPrunerError("prompts without --data are judged by CLIP score: pass --clip PATH (a CLIP model folder)")
-    check_paths({"--clip": clip})
-    gen = generate_images(ldm, list(prompts), n=1, steps=steps, guidance_scale=guidance_scale, seed=seed)
-    return {f"CLIP score ({Path(clip).name})": clip_score(gen, list(prompts), str(clip)), "samples": len(gen), "steps": steps}, []
+    check_paths({"--clip": clip, "--fid-weights": fid_weights, "--fid-ref": fid_ref})
+    if clip is None and fid_weights is None:
+        raise LDPrunerError("prompts without --data are judged by CLIP score (--clip PATH, a CLIP model folder) and Inception's IS "
+                            "and FID (--fid-weights PATH, with --fid-ref for FID)")
+    if fid_ref is not None and fid_weights is None: raise LDPrunerError("--fid-ref: FID needs the Inception weights too (--fid-weights)")
+    prompts, out, notes, metrics = list(prompts), {}, [], {}
+    if clip is not None: metrics[f"CLIP score ({Path(clip).name})"] = CLIPScore(model_name_or_path=clip_loader(str(clip)))
+    if fid_weights is not None:
+        metrics["IS (Inception)"] = InceptionScore(feature=Uint8Adapter(inception_extractor(str(fid_weights), "logits")), normalize=True)
+        if fid_ref is not None:
+            fid = metrics["FID (Inception)"] = FrechetInceptionDistance(feature=Uint8Adapter(inception_extractor(str(fid_weights))), normalize=True)
+            if Path(fid_ref).suffix == ".npz": _set_real_statistics(fid, *_read_npz(fid_ref))
+            else:
+                for real in reference_images(fid_ref, resize or image_size(ldm)): fid.update(real, real=True)
+        else: notes.append("FID (Inception) skipped: no --fid-ref (a folder of real images, or an .npz of their statistics)")
+    for i in tqdm(range(0, len(prompts), batch), desc="generating and scoring", unit="batch", disable=not progress):
+        chunk = prompts[i:i + batch]
+        imgs = _resized(generate_images(ldm, chunk, n=1, steps=steps, guidance_scale=guidance_scale, seed=seed + i), resize)
+        for name, m in metrics.items():
+            if name.startswith("CLIP"): m.update(to_uint8_rgb(imgs), chunk)
+            elif name.startswith("FID"): m.update(imgs, real=False)
+            else: m.update(imgs)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*(will save all extracted features|degrees of freedom)")
+        for name, m in metrics.items():
+            v = m.compute()
+            out[name] = float(v[0] if isinstance(v, tuple) else v)
+    if len(prompts) < 2 and "FID (Inception)" in out: notes.append("FID with fewer than 2 samples is not meaningful")
+    return {**out, "samples": len(prompts), "steps": steps, **({"resize": resize} if resize else {})}, notes
+

@@ -33,3 +33,5 @@ if git rev-parse --git-dir >/dev/null 2>&1; then phase "export and clean checks 
 phase "docs: README.md up to date with nbs/index.ipynb; the site builds (nbdev's processing, Material for MkDocs, --strict)" docs
 phase "nbdev_test: every notebook at its test configuration ($WORKERS workers)" notebooks
 phase "pytest ($WORKERS workers)" tests
+# FID/IS with torch-fidelity's Inception need torchvision: a second venv with the torch/torchvision pair (tests/real_metrics.sh)
+phase "the paper's metrics with their real networks (second environment with torchvision)" tests/real_metrics.sh

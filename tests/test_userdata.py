@@ -64,7 +64,7 @@ def test_finetune_and_eval_on_an_imagefolder(tmp_path, cache):
     assert r.returncode == 0 and "CLIP score (clip)" in r.stdout, r.stderr
     work = tmp_path / "work"; work.mkdir()
     _bad(["eval", tmp_path / "ft", "--data", data, "--fid-weights", tmp_path / "no-such.pth"], work, "--fid-weights: no such file")
-    _bad(["eval", tmp_path / "ft", "--prompts", tmp_path / "p.txt"], work, "pass --clip")
+    _bad(["eval", tmp_path / "ft", "--prompts", tmp_path / "p.txt"], work, "(--clip PATH")
 
 
 def test_prompts_file(tmp_path):

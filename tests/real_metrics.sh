@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The paper's metrics with their real networks (tests/test_real_metrics.py) in a second environment: torch-fidelity's
+# Inception needs torchvision, and PyPI's torchvision does not import beside the CPU build of torch 2.13.0 that the main
+# test set-up uses. This venv takes the torch/torchvision pair that installs from this machine's disk (x86_64: 2.14.1 and
+# 0.29.1, a CUDA build that runs on the CPU, about 5.5 GB; aarch64: 2.9.1 and 0.24.1), then ldpruner and torch-fidelity,
+# and runs that one file with LDPRUNER_REAL_METRICS=1, so that it fails rather than skips if anything is missing.
+#   tests/real_metrics.sh            (LDPRUNER_METRICS_VENV=/path reuses a venv made by an earlier run)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+venv="${LDPRUNER_METRICS_VENV:-$(mktemp -d)/venv}"
+if [ ! -x "$venv/bin/python" ]; then
+  case "$(uname -m)" in aarch64|arm64) pair="torch==2.9.1 torchvision==0.24.1" ;; *) pair="torch==2.14.1 torchvision==0.29.1" ;; esac
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --upgrade pip
+  "$venv/bin/pip" install -q --no-compile $pair
+  "$venv/bin/pip" install -q --no-compile -e . torch-fidelity pytest filelock
+fi
+PATH="$venv/bin:$PATH" LDPRUNER_REAL_METRICS=1 "$venv/bin/python" -m pytest -q -p no:cacheprovider tests/test_real_metrics.py
