@@ -6,10 +6,12 @@ weights: time and memory do not depend on them) from the full SD-v1.4 U-Net, bat
 Each configuration runs in a process of its own, one after another, so each peak is its own: the process's peak
 resident memory (VmHWM), and the training's own share of it (the peak less the resident memory before the first step:
 activations, gradients, optimiser state). Step time: the median of the steps after the first. Writes
-`benchmarks/checkpointing.json`. Not a test: minutes on a 2-core CPU.
+`benchmarks/checkpointing.json`, and its ratios into `benchmarks/real_size.json` (key `checkpointing`), beside the
+other real-size numbers. Not a test: minutes on a 2-core CPU.
 
     python tools/bench_checkpointing.py                     # 32x32 latents (256 px), then 64x64 (SD's 512 px) if it fits
-    python tools/bench_checkpointing.py --sizes 32 --steps 3 --tiny   # a smoke run on the tiny SD config
+    python tools/bench_checkpointing.py --sizes 32 --steps 3 --tiny --out /tmp/c.json   # a smoke run on the tiny SD config
+    python tools/bench_checkpointing.py --merge       # only copy benchmarks/checkpointing.json's ratios into real_size.json
 """
 import argparse, json, platform, statistics, subprocess, sys, time
 from pathlib import Path
@@ -55,16 +57,27 @@ def one(size: int, checkpointing: bool, steps: int, tiny: bool) -> dict:
                 student_params=sum(p.numel() for p in student.parameters()), teacher_params=sum(p.numel() for p in teacher.parameters()))
 
 
+def merge_into_real_size(checkpointing: Path, real_size: Path = ROOT / "benchmarks" / "real_size.json"):
+    "Copy a checkpointing run's ratios (and what made them) into the real-size benchmark's JSON, key `checkpointing`."
+    ck = json.loads(checkpointing.read_text())
+    rs = json.loads(real_size.read_text())
+    rs["checkpointing"] = dict(what=ck["what"], model=ck["model"], device=ck["device"], cpu_threads=ck["cpu_threads"],
+                               command=ck["command"], file=str(checkpointing.relative_to(ROOT)), ratios=ck["ratios"])
+    real_size.write_text(json.dumps(rs, indent=1) + "\n")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[32, 64], help="latent sides to measure")
     ap.add_argument("--steps", type=int, default=4, help="distillation steps a configuration (the first is the warm-up)")
     ap.add_argument("--tiny", action="store_true", help="the tiny SD config instead of SD-v1.4's (a smoke run)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "checkpointing.json"))
+    ap.add_argument("--merge", action="store_true", help="only copy --out's ratios into benchmarks/real_size.json")
     ap.add_argument("--one", nargs=2, metavar=("SIZE", "CHECKPOINTING"), help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.one:
         print(json.dumps(one(int(a.one[0]), a.one[1] == "1", a.steps, a.tiny))); return
+    if a.merge: merge_into_real_size(Path(a.out).resolve()); return
     import torch, diffusers
     runs = []
     for size in a.sizes:
@@ -92,6 +105,7 @@ def main():
                device="cpu", torch=torch.__version__, diffusers=diffusers.__version__, command=" ".join(["python", "tools/bench_checkpointing.py", *sys.argv[1:]]),
                runs=runs, ratios=ratios)
     Path(a.out).write_text(json.dumps(out, indent=1) + "\n")
+    if not a.tiny and Path(a.out).resolve() == (ROOT / "benchmarks" / "checkpointing.json"): merge_into_real_size(Path(a.out).resolve())
     for r in ratios:
         print(f"latents {r['latent']}: checkpointing takes {r['step_time_ratio']:.2f}x the step time and {r['training_peak_ratio']:.2f}x "
               f"the training's own peak memory ({r['peak_rss_ratio']:.2f}x the process's peak)")
