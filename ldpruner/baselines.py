@@ -99,3 +99,17 @@ def random_criterion(ldm,            # the model bundle
                     ) -> OperatorScores:
     "Random scores of `operators`, seeded by `options['seed']`."
     return random_scores(ldm.unet, operators, seed=options.get("seed", 0))
+
+# %% ../nbs/13_baselines.ipynb #f59c20b9
+_MOVED = {**{n: "ldpruner.bksdm" for n in ("BK_SDM_VARIANTS", "bk_sdm_config", "bk_sdm_unet", "bk_sdm_feature_map")},
+          **{n: "ldpruner.blockreuse" for n in ("unet_blocks", "block_consumers", "computed_blocks", "BlockReuse", "block_costs",
+                                                "kept_compute", "deepcache_schedule")},
+          **{n: "ldpruner.dipgo" for n in ("DipGoConfig", "dipgo_schedule", "train_dipgo")}}
+
+def __getattr__(name):
+    "A name that moved away (`_MOVED`), from its new module, with a `DeprecationWarning`; any other unknown name is an AttributeError."
+    if name not in _MOVED: raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib, warnings
+    warnings.warn(f"ldpruner.baselines.{name} moved to {_MOVED[name]}: import it from there", DeprecationWarning, stacklevel=2)
+    return getattr(importlib.import_module(_MOVED[name]), name)
+

@@ -25,10 +25,11 @@ from .finetune import (DistillConfig, LR_SCHEDULES, OPTIMIZERS, RECIPES, check_o
                                plot_history)
 from .rounds import prune_in_rounds
 from .metrics import check_plain_weights
+from .samples import quality, quality_figure, sample_grid, side_by_side, write_audio
 from .tasks import evaluate, task_latents
 from .bksdm import BK_SDM_VARIANTS, bk_sdm_feature_map, bk_sdm_student
 from .criteria import check_formula, criteria, get_criterion
-from .userdata import check_paths, encode_folder, evaluate_folder, evaluate_prompts, read_prompts
+from .userdata import check_paths, encode_folder, evaluate_folder, evaluate_prompts, is_audio_model, read_prompts
 
 # %% auto #0
 __all__ = ['DEFAULT_MODEL', 'ISSUES_URL', 'COUNT', 'SEED', 'WEIGHT', 'POSITIVE', 'FRACTION', 'DECAY', 'cmd_operators',
@@ -199,7 +200,7 @@ def _run_folder(path, overwrite: bool) -> Path:
 def _prune_in_rounds(ldm, a, sc, out, inputs):
     "`run --rounds M`: the first round from the run's scores, each later round's scores kept in `out/rounds` (a rerun resumes them)."
     between = DistillConfig(steps=a.rounds_distill, seed=a.seed, save_every=10**9) if a.rounds_distill else None
-    return prune_in_rounds(ldm, k=a.k, speedup=a.speedup, per_round=a.rounds, options=_options(a), formula=a.formula, types=a.types,
+    return prune_in_rounds(ldm, k=a.k, speedup=a.speedup, per_round=a.rounds, criterion=a.criterion, options=_options(a), formula=a.formula, types=a.types,
                            between=between, scores_dir=out / "rounds", inputs=inputs, scores=sc)
 
 def cmd_run(a,  # the parsed command line
@@ -208,6 +209,8 @@ def cmd_run(a,  # the parsed command line
     if a.rounds_distill and not a.rounds: raise LDPrunerError("--rounds-distill goes with --rounds (the distillation between rounds)")
     if a.rounds and int(os.environ.get("WORLD_SIZE", "1")) > 1: raise LDPrunerError("--rounds runs in one process, not under torchrun")
     if a.k is None and a.speedup is None: a.speedup = 1.5
+    check_formula(a.criterion, a.formula)
+    check_paths({"--clip": a.clip})
     a.output = check_output(a.output, "dir", a.overwrite)
     ldm = _load(a.model, a)
     n = len(find_operators(ldm.unet, a.types))
@@ -217,10 +220,22 @@ def cmd_run(a,  # the parsed command line
         with atomic_dir(a.output) as fresh: _run_in(ldm, a, fresh)      # afresh: the old folder stays until the new run is whole
     else: _run_in(ldm, a, _run_folder(a.output, a.overwrite))
 
+def _show_the_work(ldm, pruned, a, out: Path, speedup: float) -> dict:
+    "The sample grid (and WAVs), the quality of both models and its figure, written into `out`; what the report embeds."
+    sbs = side_by_side(ldm, pruned, prompts=a.prompt, steps=a.sample_steps, guidance_scale=a.guidance, seed=a.seed)
+    q = quality(ldm, pruned, sbs, n=a.eval_n, steps=a.sample_steps, clip=a.clip, seed=a.seed)
+    for name, fig in (("samples.png", sample_grid(sbs, f"{ldm.name}: the same prompts and noise", speedup)),
+                      ("quality.png", quality_figure(q, speedup, f"{ldm.name}: pruned against original"))):
+        with atomic_file(out / name, "wb") as f: fig.savefig(f, format="png", dpi=110)
+        _close(fig)
+    wavs = write_audio(sbs, ldm, out) if is_audio_model(ldm) else []
+    write_json(out / "quality.json", {"format": "ldpruner-quality/1", "sample_steps": a.sample_steps, "measured_speedup": speedup, **q})
+    return dict(quality=q, wavs=wavs, prompts=sbs["prompts"])
+
 def _run_in(ldm, a, out: Path):
     "The run itself, in folder `out` (the run's folder, or the temporary one that becomes it); what it prints names `a.output`."
     t0 = time.time()
-    sc = _score(ldm, a, out / "scores.json")
+    sc = _score(ldm, a, out / "scores.json", a.criterion)
     if distributed_rank_world()[0] != 0: return     # under torchrun the other ranks only help with scoring
     fig = plot_importance(sc, a.formula, title=f"Operator importance: {ldm.name}")
     with atomic_file(out / "importance.png", "wb") as f: fig.savefig(f, format="png", dpi=120)
@@ -233,7 +248,8 @@ def _run_in(ldm, a, out: Path):
     b = bench(ldm.unet, pruned, batch=a.batch, repeats=a.repeats, inputs=inputs)
     _save_pruned(ldm, pruned, out / "pruned", _base_of(a.model, ldm))
     write_json(out / "bench.json", {"format": "ldpruner-bench/1", **b})
-    write_report(out, ldm, vars(a), sc, pruned, b)
+    shown = _show_the_work(ldm, pruned, a, out, b["measured_speedup"])
+    write_report(out, ldm, vars(a), sc, pruned, b, shown)
     print(format_bench(b))
     print(f"report written to {a.output / 'report.md'} ({time.time() - t0:.0f} s)")
 
@@ -370,6 +386,11 @@ def _device_args(p):
     p.add_argument("--allow-pickle", action="store_true", help="also load .bin (pickle) weights; only for files you trust")
     p.add_argument("--debug", action="store_true", help="on an internal error, show the traceback")
 
+def _criterion_args(p):
+    p.add_argument("--criterion", default="ld-pruner", choices=list(criteria()),
+                   help="; ".join(f"{c.name}: {c.description}" for c in criteria().values()))
+    p.add_argument("--calibration", type=COUNT, default=64, help="task samples for --criterion output-loss")
+
 def _overwrite(p):
     p.add_argument("--overwrite", action="store_true", help="replace an output path that ldpruner did not make (a file never becomes a folder)")
 
@@ -399,13 +420,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=COUNT, default=2); p.add_argument("--repeats", type=COUNT, default=30)
     p.add_argument("--rounds", type=COUNT, metavar="M", help="prune M operators a round, re-scoring the rest on the pruned model each round (default: one shot)")
     p.add_argument("--rounds-distill", type=COUNT, metavar="STEPS", help="with --rounds: distil this many steps from the original between rounds (reference tasks' data)")
+    _criterion_args(p)
+    p.add_argument("--sample-steps", type=COUNT, default=20, help="denoising steps of the report's samples and quality measures")
+    p.add_argument("--eval-n", type=COUNT, default=24, help="samples for a reference model's task metrics in the report")
+    p.add_argument("--clip", help="a CLIP model folder: the report adds both models' CLIP score on the prompts")
     p = sub.add_parser("operators", help="list the operators of a model"); _common(p)
     p.add_argument("--types", nargs="+"); p.add_argument("--json", action="store_true")
     p = sub.add_parser("score", help="score every operator (resumable)"); _common(p); _scoring_args(p); _overwrite(p)
     p.add_argument("-o", "--output", default="scores.json"); p.add_argument("--top", type=COUNT, default=5)
-    p.add_argument("--criterion", default="ld-pruner", choices=list(criteria()),
-                   help="; ".join(f"{c.name}: {c.description}" for c in criteria().values()))
-    p.add_argument("--calibration", type=COUNT, default=64, help="task samples for --criterion output-loss")
+    _criterion_args(p)
     p = sub.add_parser("prune", help="prune a model by scores or by operator names"); _common(p); _overwrite(p)
     p.add_argument("--scores"); p.add_argument("--k", type=COUNT); p.add_argument("--speedup", type=_number(float, 1, above=True))
     p.add_argument("--operators", nargs="+"); p.add_argument("--formula", default="sum", choices=list(FORMULAS))

@@ -67,12 +67,24 @@ def _rounds_lines(report: dict | None) -> list:
                                                  + (f", measured {r['measured_speedup']:.2f}x" if "measured_speedup" in r else "")
                                                  for i, r in enumerate(rounds)]
 
+def _shown_lines(shown: dict | None) -> list:
+    "The report's samples and quality: the grid, WAV links, a table of both models' measures, the figure."
+    if not shown: return []
+    lines = ["## What the pruned model generates", "",
+             "The original (above) and the pruned model (below), from the same noise" + (" for the same prompts" if shown["prompts"] else "") + ":",
+             "", "![samples](samples.png)", ""]
+    if shown["wavs"]: lines += ["Listen: " + ", ".join(f"[{w}]({w})" for w in shown["wavs"]), ""]
+    lines += ["| measure | original | pruned |", "|---|---|---|"]
+    lines += [f"| {k}{' (' + v['note'] + ')' if v.get('note') else ''} | {v['original']:.4g} | {v['pruned']:.4g} |" for k, v in shown["quality"].items()]
+    return lines + ["", "![quality beside speedup](quality.png)", ""]
+
 def write_report(out: Path,  # the run's folder
                  ldm,        # the model bundle
                  run: dict,  # the run's settings: n, steps, guidance, seed, formula, and k or speedup
                  sc,         # the scores
                  pruned,     # the pruned U-Net
                  b,          # what `bench` returned
+                 shown: dict | None = None,  # {'quality', 'wavs', 'prompts'}: the samples and quality written beside it
                 ) -> str:
     "Write the run's `report.md` into `out` (atomically) and return its text."
     rank, score = sc.ranking(run["formula"]), sc.score(run["formula"])
@@ -86,7 +98,7 @@ def write_report(out: Path,  # the run's folder
              f"- device {sc.protocol.get('device', 'cpu')}, dtype {sc.protocol.get('dtype', 'float32')}",
              f"- score formula: {run['formula']}; selection: " + (f"k = {run['k']}" if run.get("k") else f"target speedup {run['speedup']}x"),
              f"- scoring took {sc.seconds:.1f} s", *_rounds_lines(record_of(pruned).report), "",
-             "## Result", "", "```", format_bench(b), "```", "",
+             "## Result", "", "```", format_bench(b), "```", "", *_shown_lines(shown),
              f"## Plan ({len(plan)} operators)", "", "| operator | type | modification | score |", "|---|---|---|---|"]
     lines += [f"| `{o['name']}` | {o['type']} | {o['kind']} | {score.get(o['name'], float('nan')):.4g} |" for o in plan]
     lines += ["", "## Most important operators", "", "| operator | type | score |", "|---|---|---|"]

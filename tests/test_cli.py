@@ -5,19 +5,23 @@ from conftest import FAST, check_bad, imagefolder, ldpruner, ldpruner_inproc
 
 
 def test_run_writes_the_report(tmp_path):
-    r = ldpruner_inproc("run", "-o", tmp_path / "out", *FAST, "--speedup", "1.2", "--repeats", "10", "--types", "Transformer2DModel", "ResnetBlock2D")
+    r = ldpruner_inproc("run", "-o", tmp_path / "out", *FAST, "--speedup", "1.2", "--repeats", "10", "--types", "Transformer2DModel", "ResnetBlock2D",
+                        "--sample-steps", "3", "--eval-n", "8")
     assert r.returncode == 0, r.stderr
     out = tmp_path / "out"
-    for f in ["scores.json", "importance.png", "bench.json", "report.md", "pruned/plan.json",
+    for f in ["scores.json", "importance.png", "bench.json", "report.md", "pruned/plan.json", "samples.png", "quality.png", "quality.json",
               "pruned/diffusion_pytorch_model.safetensors", "pruned/config.json"]:
         assert (out / f).is_file(), f
+    q = json.loads((out / "quality.json").read_text())           # the work shown: both models' measures, the pruned one's moved
+    assert q["LD-Pruner distance of the final latents (sum over prompts)"]["pruned"] > 0
+    assert any(k.startswith("alignment") and {"original", "pruned"} <= set(v) for k, v in q.items() if isinstance(v, dict))
     b = json.loads((out / "bench.json").read_text())
     assert b["params_pruned"] < b["params_original"]
     # the search measured the target before it stopped; bench measures again, and one re-measurement on a busy machine
     # can read below 1 (it did: 0.90x beside another job), so speed is checked as a number, the prediction as a gain
     assert b["predicted_speedup"] > 1.0 and 0 < b["measured_speedup"] < 100
     report = (out / "report.md").read_text()
-    assert "measured" in report and "predicted" in report
+    assert "measured" in report and "predicted" in report and "![samples](samples.png)" in report and "![quality beside speedup](quality.png)" in report
     assert "model: tiny-t2i" in r.stderr         # the CLI says which model it works on
     assert not list(out.glob(".*tmp"))            # no temporary file left behind
 
@@ -113,3 +117,13 @@ def test_finetune_at_scale_options(tmp_path):
     assert (c["lr"], c["lr_schedule"], c["warmup"], c["ema"], c["gradient_checkpointing"], c["seed"]) == (5e-5, "constant", 0.0, 0.9999, True, 1234)
     assert (c["steps"], c["batch"], c["grad_accum"]) == (2, 4, 2)
     assert (info["data"], info["resolution"], info["mixed_precision"], info["weights"], info["recipe"]) == (4, 64, "bf16", "ema", "bk-sdm")
+
+
+def test_run_with_another_criterion_on_an_audio_model(tmp_path):
+    "run takes --criterion; for an audio model its report links the samples as WAVs."
+    r = ldpruner_inproc("run", "tiny-uag", "-o", tmp_path / "out", *FAST, "--k", "3", "--criterion", "random", "--repeats", "3",
+                        "--sample-steps", "2", "--eval-n", "4")
+    assert r.returncode == 0, r.stderr
+    assert json.loads((tmp_path / "out" / "scores.json").read_text())["criterion"] == "random"
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "[pruned_0.wav](pruned_0.wav)" in report and (tmp_path / "out" / "pruned_0.wav").stat().st_size > 1000

@@ -57,3 +57,24 @@ def test_no_state_stuck_onto_modules():
                     for x in ast.walk(t):
                         if isinstance(x, ast.Attribute) and x.attr.startswith(("ldpruner_", "bk_sdm_")): stuck.append(f"{f.stem}: .{x.attr}")
     assert not stuck, stuck
+
+
+MOVED = {"ldpruner.models": {"ldpruner.references": ["REFERENCE_NAMES", "REFERENCES", "weights_root", "save_reference", "verify_reference",
+                                                     "load_reference", "load_model"]},
+         "ldpruner.baselines": {"ldpruner.bksdm": ["BK_SDM_VARIANTS", "bk_sdm_config", "bk_sdm_unet", "bk_sdm_feature_map"],
+                                "ldpruner.blockreuse": ["unet_blocks", "block_consumers", "computed_blocks", "BlockReuse", "block_costs",
+                                                        "kept_compute", "deepcache_schedule"],
+                                "ldpruner.dipgo": ["DipGoConfig", "dipgo_schedule", "train_dipgo"]}}
+
+
+def test_moved_public_names_still_import_from_their_old_modules():
+    "Every public name that moved keeps its old import path (with a DeprecationWarning), and is the same object."
+    import importlib, warnings
+    for old, homes in MOVED.items():
+        for new, names in homes.items():
+            for name in names:
+                with warnings.catch_warnings(record=True) as w:
+                    warnings.simplefilter("always")
+                    got = getattr(importlib.import_module(old), name)
+                assert got is getattr(importlib.import_module(new), name), (old, name)
+                assert any(issubclass(x.category, DeprecationWarning) and new in str(x.message) for x in w), (old, name)
