@@ -229,7 +229,8 @@ def _show_the_work(ldm, pruned, a, out: Path, speedup: float) -> dict:
         with atomic_file(out / name, "wb") as f: fig.savefig(f, format="png", dpi=110)
         _close(fig)
     wavs = write_audio(sbs, ldm, out) if is_audio_model(ldm) else []
-    write_json(out / "quality.json", {"format": "ldpruner-quality/1", "sample_steps": a.sample_steps, "measured_speedup": speedup, **q})
+    write_json(out / "quality.json", {"format": "ldpruner-quality/1", "sample_steps": a.sample_steps, "eval_n": a.eval_n,
+                                       "measured_speedup": speedup, **q})
     return dict(quality=q, wavs=wavs, prompts=sbs["prompts"])
 
 def _run_in(ldm, a, out: Path):

@@ -117,16 +117,17 @@ def quality_figure(q: dict,        # what `quality` returned
                    speedup: float,  # the pruned model's measured speedup
                    title: str = "",  # the figure's title
                   ):
-    "Bars: the measured speedup, then each quality measure of the original beside the pruned model's."
+    "Bars, four panels a row: the measured speedup, then each quality measure of the original beside the pruned model's."
+    import math, textwrap
     import matplotlib.pyplot as plt
-    names = list(q)
-    fig, axes = plt.subplots(1, len(names) + 1, figsize=(2.3 * (len(names) + 1), 2.8), squeeze=False)
-    axes = axes[0]
-    axes[0].bar(["original", "pruned"], [1.0, speedup], color=["#888", "#3b7dd8"]); axes[0].set_title("U-Net speedup (measured)", fontsize=8)
-    for ax, name in zip(axes[1:], names):
-        ax.bar(["original", "pruned"], [q[name]["original"], q[name]["pruned"]], color=["#888", "#3b7dd8"])
-        ax.set_title(name if len(name) < 34 else name[:32] + "…", fontsize=8)
-    for ax in axes: ax.tick_params(labelsize=7)
+    panels = [("U-Net speedup (measured)", ["original", "pruned"], [1.0, speedup])]
+    panels += [(name, ["original vs itself" if v.get("note") else "original", "pruned"], [v["original"], v["pruned"]]) for name, v in q.items()]
+    cols = min(4, len(panels)); rows = math.ceil(len(panels) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.5 * rows), squeeze=False)
+    for ax, (name, labels, values) in zip(axes.flat, panels):
+        ax.bar(labels, values, color=["#888", "#3b7dd8"])
+        ax.set_title("\n".join(textwrap.wrap(name, 30)), fontsize=8); ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[len(panels):]: ax.set_visible(False)
     if title: fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
