@@ -106,8 +106,9 @@ _MOVED = {**{n: "ldpruner.bksdm" for n in ("BK_SDM_VARIANTS", "bk_sdm_config", "
                                                 "kept_compute", "deepcache_schedule")},
           **{n: "ldpruner.dipgo" for n in ("DipGoConfig", "dipgo_schedule", "train_dipgo")}}
 
-def __getattr__(name):
-    "A name that moved away (`_MOVED`), from its new module, with a `DeprecationWarning`; any other unknown name is an AttributeError."
+def __getattr__(name: str,  # the name asked for
+               ):
+    "A name that moved away (`_MOVED`), from its new module, with a deprecation warning; any other unknown name is an AttributeError."
     if name not in _MOVED: raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     import importlib, warnings
     warnings.warn(f"ldpruner.baselines.{name} moved to {_MOVED[name]}: import it from there", DeprecationWarning, stacklevel=2)

@@ -294,8 +294,9 @@ def tiny_ldm_random(seed: int = 0,  # seed of the random weights
 _MOVED = {n: "ldpruner.references" for n in ("REFERENCE_NAMES", "REFERENCES", "weights_root", "save_reference", "verify_reference",
                                              "load_reference", "load_model")}
 
-def __getattr__(name):
-    "A name that moved away (`_MOVED`), from its new module, with a `DeprecationWarning`; any other unknown name is an AttributeError."
+def __getattr__(name: str,  # the name asked for
+               ):
+    "A name that moved away (`_MOVED`), from its new module, with a deprecation warning; any other unknown name is an AttributeError."
     if name not in _MOVED: raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     import importlib, warnings
     warnings.warn(f"ldpruner.models.{name} moved to {_MOVED[name]}: import it from there", DeprecationWarning, stacklevel=2)
