@@ -8,12 +8,10 @@ import argparse, io, json, math, os, shutil, sys, time, traceback, warnings
 from dataclasses import asdict
 from pathlib import Path
 
-import torch
 from .bench import count_params, device_name
 from .core import (LDPrunerError, Stopped, atomic_dir, atomic_file, atomic_path, check_output, is_ldpruner_dir,
                            recover_hidden, release_locks, stop_on_signals,
-                           model_fingerprint, resolve_device, resolve_dtype, write_json)
-from .models import cast
+                           model_fingerprint, out_of_memory, resolve_device, resolve_dtype, write_json)
 from .operators import find_operators, operator_counts, OPERATOR_TYPES
 from .pruning import is_pruned_dir, prune, record_of, save_pruned_model
 from .references import REFERENCES, load_model
@@ -25,7 +23,7 @@ from .finetune import (DistillConfig, LR_SCHEDULES, OPTIMIZERS, RECIPES, check_o
                                plot_history)
 from .rounds import prune_in_rounds
 from .metrics import check_plain_weights
-from .samples import quality, quality_figure, sample_grid, side_by_side, write_audio
+from .pipeline import RunConfig, finetune_pruned, launched_world, run_pipeline, save_model, score_model, training_data
 from .tasks import evaluate, task_latents
 from .bksdm import BK_SDM_VARIANTS, bk_sdm_feature_map, bk_sdm_student
 from .criteria import check_formula, criteria, get_criterion
@@ -63,19 +61,6 @@ def _check_steps(ldm, a):
     if a.command != "finetune" and getattr(a, "steps", None) and t and a.steps > t:
         raise LDPrunerError(f"--steps {a.steps}: {ldm.name}'s scheduler was trained with {t} timesteps; use at most {t}")
 
-def _stored(unet, ldm):
-    "A pruned U-Net back in the dtype and on the CPU its base was stored in, for saving."
-    return cast(unet, "cpu", ldm.extras.get("stored_dtype", unet.dtype))
-
-def _close(fig):
-    "Release a figure that was only written to a file (in a notebook it would otherwise be shown as well)."
-    import matplotlib.pyplot as plt
-    plt.close(fig)
-
-def _save_pruned(ldm, pruned, path, base, extra_files=None, plain=False):
-    "Save as the model was stored (CPU, its dtype): a whole pipeline when it came as one, else the pruned U-Net; `plain`: as stock diffusers'."
-    if ldm.pipe is not None: ldm.to("cpu", ldm.extras.get("stored_dtype"))
-    save_pruned_model(ldm.with_unet(_stored(pruned, ldm)), path, base=base, extra_files=extra_files, plain=plain)
 
 # %% ../nbs/07_cli.ipynb #1293e594
 def cmd_operators(a,  # the parsed command line
@@ -88,38 +73,23 @@ def cmd_operators(a,  # the parsed command line
         print(f"{o.name:60s} {o.type:22s} {o.kind:8s} {count_params(ldm.unet.get_submodule(o.name)):>10,d}")
     print(f"\n{len(ops)} operators: " + ", ".join(f"{t} {n}" for t, n in operator_counts(ops).items()))
 
-def _join_torchrun():
-    "Join the process group when started by torchrun (WORLD_SIZE > 1): gloo on CPU."
-    import torch.distributed as dist
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-
-def _options(a, path=None, progress=True) -> dict:
-    "The scoring options a criterion takes, from the command line."
-    return dict(protocol=a.protocol, n=a.n, steps=a.steps, guidance=a.guidance, seed=a.seed, calibration=getattr(a, "calibration", 64),
-                prompts=a.prompt, path=path, progress=progress)
-
-def _score(ldm, a, path, criterion: str = "ld-pruner", progress=True):
-    "Scores of MODEL's operators by a registered criterion, with the command line's options; written to `path` when done."
-    crit = get_criterion(criterion)
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        if not crit.shards: raise LDPrunerError(f"--criterion {criterion} runs in one process; only ld-pruner scoring shards over torchrun")
-        _join_torchrun()
-    sc = crit.score(ldm, find_operators(ldm.unet, a.types), _options(a, path, progress))
-    sc.criterion, sc.model_fingerprint = crit.name, ldm.extras.get("fingerprint", sc.model_fingerprint)
-    if distributed_rank_world()[0] == 0: sc.save(path)
-    return sc
+def _config(a, **over) -> RunConfig:
+    "The run's settings from the command line (the library fills in the protocol's defaults and checks the plan's choice)."
+    keys = ("criterion", "protocol", "n", "steps", "guidance", "seed", "types", "calibration", "formula", "k", "speedup", "batch",
+            "repeats", "rounds", "rounds_distill", "sample_steps", "eval_n", "clip")
+    return RunConfig(**{k: getattr(a, k) for k in keys if hasattr(a, k)}, prompts=a.prompt, **over)
 
 def cmd_score(a,  # the parsed command line
              ):
     a.output = check_output(a.output, "file", a.overwrite)
     check_formula(a.criterion, a.formula)
     ldm = _load(a.model, a)
-    if a.overwrite and Path(a.output).exists() and int(os.environ.get("WORLD_SIZE", "1")) == 1:
-        with atomic_path(a.output) as fresh: sc = _score(ldm, a, fresh, a.criterion)    # afresh; the old file stays until then
+    cfg = _config(a)                                    # its scoring settings (score chooses no plan)
+    if a.overwrite and Path(a.output).exists() and launched_world() == 1:
+        with atomic_path(a.output) as fresh: sc = score_model(ldm, cfg, fresh)    # afresh; the old file stays until then
     else:
         if a.overwrite: Path(a.output).unlink(missing_ok=True)     # under torchrun every rank reads one path: start afresh there
-        sc = _score(ldm, a, a.output, a.criterion)
+        sc = score_model(ldm, cfg, a.output)
     if distributed_rank_world()[0] != 0: return
     rank = sc.ranking(a.formula)
     print(f"{sc.criterion} scores of {len(rank)} operators written to {a.output}")
@@ -159,7 +129,7 @@ def cmd_prune(a,  # the parsed command line
     _check_prune_args(a)
     ldm = _load(a.model, a)
     pruned = bk_sdm_student(ldm.unet, a.method.removeprefix("bk-sdm-")) if a.method else _prune_from_args(ldm, a)
-    _save_pruned(ldm, pruned, a.output, _base_of(a.model, ldm), plain=a.plain)
+    save_model(ldm, pruned, a.output, _base_of(a.model, ldm), plain=a.plain)
     r = record_of(pruned).report
     if a.method: print(f"{a.method} student: {r['params_original']/1e6:.2f}M -> {r['params_pruned']/1e6:.2f}M parameters; saved to {a.output}"); return
     print(f"pruned {r['operators']} operators: {r['params_original']/1e6:.2f}M -> {r['params_pruned']/1e6:.2f}M parameters; saved to {a.output}")
@@ -197,62 +167,24 @@ def _run_folder(path, overwrite: bool) -> Path:
     with atomic_dir(path): pass
     return path
 
-def _prune_in_rounds(ldm, a, sc, out, inputs):
-    "`run --rounds M`: the first round from the run's scores, each later round's scores kept in `out/rounds` (a rerun resumes them)."
-    between = DistillConfig(steps=a.rounds_distill, seed=a.seed, save_every=10**9) if a.rounds_distill else None
-    return prune_in_rounds(ldm, k=a.k, speedup=a.speedup, per_round=a.rounds, criterion=a.criterion, options=_options(a), formula=a.formula, types=a.types,
-                           between=between, scores_dir=out / "rounds", inputs=inputs, scores=sc)
-
 def cmd_run(a,  # the parsed command line
            ):
-    if a.k is not None and a.speedup is not None: raise LDPrunerError("give one of --k or --speedup")
-    if a.rounds_distill and not a.rounds: raise LDPrunerError("--rounds-distill goes with --rounds (the distillation between rounds)")
-    if a.rounds and int(os.environ.get("WORLD_SIZE", "1")) > 1: raise LDPrunerError("--rounds runs in one process, not under torchrun")
-    if a.k is None and a.speedup is None: a.speedup = 1.5
-    check_formula(a.criterion, a.formula)
+    cfg = _config(a)                          # the plan's choice, the formula: checked before anything loads
+    if cfg.rounds and launched_world() > 1: raise LDPrunerError("--rounds runs in one process, not under torchrun")
     check_paths({"--clip": a.clip})
     a.output = check_output(a.output, "dir", a.overwrite)
     ldm = _load(a.model, a)
     n = len(find_operators(ldm.unet, a.types))
-    if a.k is not None and a.k > n:          # found before the output folder exists
-        raise LDPrunerError(f"--k {a.k} is larger than the number of candidate operators ({n})")
-    if a.overwrite and a.output.exists() and int(os.environ.get("WORLD_SIZE", "1")) == 1:
-        with atomic_dir(a.output) as fresh: _run_in(ldm, a, fresh)      # afresh: the old folder stays until the new run is whole
-    else: _run_in(ldm, a, _run_folder(a.output, a.overwrite))
-
-def _show_the_work(ldm, pruned, a, out: Path, speedup: float) -> dict:
-    "The sample grid (and WAVs), the quality of both models and its figure, written into `out`; what the report embeds."
-    sbs = side_by_side(ldm, pruned, prompts=a.prompt, steps=a.sample_steps, guidance_scale=a.guidance, seed=a.seed)
-    q = quality(ldm, pruned, sbs, n=a.eval_n, steps=a.sample_steps, clip=a.clip, seed=a.seed)
-    for name, fig in (("samples.png", sample_grid(sbs, f"{ldm.name}: the same prompts and noise", speedup)),
-                      ("quality.png", quality_figure(q, speedup, f"{ldm.name}: pruned against original"))):
-        with atomic_file(out / name, "wb") as f: fig.savefig(f, format="png", dpi=110)
-        _close(fig)
-    wavs = write_audio(sbs, ldm, out) if is_audio_model(ldm) else []
-    write_json(out / "quality.json", {"format": "ldpruner-quality/1", "sample_steps": a.sample_steps, "eval_n": a.eval_n,
-                                       "measured_speedup": speedup, **q})
-    return dict(quality=q, wavs=wavs, prompts=sbs["prompts"])
-
-def _run_in(ldm, a, out: Path):
-    "The run itself, in folder `out` (the run's folder, or the temporary one that becomes it); what it prints names `a.output`."
-    t0 = time.time()
-    sc = _score(ldm, a, out / "scores.json", a.criterion)
-    if distributed_rank_world()[0] != 0: return     # under torchrun the other ranks only help with scoring
-    fig = plot_importance(sc, a.formula, title=f"Operator importance: {ldm.name}")
-    with atomic_file(out / "importance.png", "wb") as f: fig.savefig(f, format="png", dpi=120)
-    _close(fig)
-    inputs = ldm.unet_inputs(a.batch)
-    if a.k is not None and a.k > len(sc.operators):
-        raise LDPrunerError(f"--k {a.k} is larger than the number of candidate operators ({len(sc.operators)}); the scores are kept for a rerun")
-    if a.rounds: pruned = _prune_in_rounds(ldm, a, sc, out, inputs)
-    else: pruned = prune(ldm.unet, sc, k=a.k, speedup=a.speedup, formula=a.formula, inputs=inputs, fingerprint=ldm.extras.get("fingerprint"))
-    b = bench(ldm.unet, pruned, batch=a.batch, repeats=a.repeats, inputs=inputs)
-    _save_pruned(ldm, pruned, out / "pruned", _base_of(a.model, ldm))
-    write_json(out / "bench.json", {"format": "ldpruner-bench/1", **b})
-    shown = _show_the_work(ldm, pruned, a, out, b["measured_speedup"])
-    write_report(out, ldm, vars(a), sc, pruned, b, shown)
-    print(format_bench(b))
+    if cfg.k is not None and cfg.k > n:          # found before the output folder exists
+        raise LDPrunerError(f"--k {cfg.k} is larger than the number of candidate operators ({n})")
+    t0, base = time.time(), _base_of(a.model, ldm)
+    if a.overwrite and a.output.exists() and launched_world() == 1:
+        with atomic_dir(a.output) as fresh: r = run_pipeline(ldm, cfg, fresh, base)   # afresh: the old folder stays until the new run is whole
+    else: r = run_pipeline(ldm, cfg, _run_folder(a.output, a.overwrite), base)
+    if r is None: return                      # torchrun's other ranks
+    print(format_bench(r["bench"]))
     print(f"report written to {a.output / 'report.md'} ({time.time() - t0:.0f} s)")
+
 
 # %% ../nbs/07_cli.ipynb #0d2212c5
 _FT_DEFAULTS = dict(steps=300, batch=32, lr=2e-4, grad_accum=1, warmup=0.05, lr_schedule="cosine", optimizer="adamw", ema=0.0,
@@ -271,53 +203,44 @@ def _finetune_settings(a):
         print(f"recipe {a.recipe}: {rec['about']}" + (f"; given instead: {', '.join(f'--{k.replace(chr(95), chr(45))} {getattr(a, k)}' for k in given)}"
               if given else ""), file=sys.stderr)
 
-def cmd_finetune(a,  # the parsed command line
-                ):
-    _finetune_settings(a)
+def _check_finetune_args(a):
+    "Everything finetune can check before a model loads: the model is a pruned folder, the output and checkpoint paths, the data, the options."
     if not is_pruned_dir(a.model): raise LDPrunerError(f"finetune takes a pruned-model folder (from `ldpruner prune` or `run`), not '{a.model}'")
-    out = a.output = check_output(a.output, "dir", a.overwrite)
-    ckpt = out.parent / f".{out.name}.checkpoint"
-    if ckpt.exists() and not is_ldpruner_dir(ckpt):
-        raise LDPrunerError(f"{ckpt}: finetune keeps its checkpoint there, and something ldpruner did not make is in the way; move it, or choose another -o")
+    a.output = check_output(a.output, "dir", a.overwrite)
+    a.checkpoint = a.output.parent / f".{a.output.name}.checkpoint"
+    if a.checkpoint.exists() and not is_ldpruner_dir(a.checkpoint):
+        raise LDPrunerError(f"{a.checkpoint}: finetune keeps its checkpoint there, and something ldpruner did not make is in the way; move it, or choose another -o")
     if a.data.isdigit() and int(a.data) < 1: raise LDPrunerError(f"--data {a.data}: give at least 1 sample, or a data folder")
     if a.grad_accum > a.batch: raise LDPrunerError(f"--grad-accum {a.grad_accum} is larger than --batch {a.batch}: each piece needs a sample")
     if not a.data.isdigit(): check_paths({"--data": a.data})
     elif a.resolution: raise LDPrunerError("--resolution: a reference task's data is drawn at the model's own size; it applies to a data folder")
     if a.trained_weights and not a.ema: raise LDPrunerError("--trained-weights: there is no moving average to choose against without --ema")
     check_optimizer(a.optimizer)
-    device = resolve_device(a.device)
-    mixed = _MIXED[str(resolve_dtype(a.dtype))[6:]]
+
+def _distill_config(a) -> DistillConfig:
+    return DistillConfig(steps=a.steps, batch=a.batch, lr=a.lr, task=a.task_weight, out_kd=a.out_kd, feat_kd=a.feat_kd,
+                         normalize=a.normalize, seed=a.seed, save_every=a.save_every, grad_accum=a.grad_accum, warmup=a.warmup,
+                         lr_schedule=a.lr_schedule, optimizer=a.optimizer, ema=a.ema, gradient_checkpointing=a.gradient_checkpointing)
+
+def cmd_finetune(a,  # the parsed command line
+                ):
+    _finetune_settings(a)
+    _check_finetune_args(a)
+    device, mixed = resolve_device(a.device), _MIXED[str(resolve_dtype(a.dtype))[6:]]
     check_precision(mixed, device)
     f32 = argparse.Namespace(**{**vars(a), "dtype": "float32"})    # weights train in float32; --dtype sets autocast
     ldm = _load(a.model, f32)
-    base = record_of(ldm.unet).base
-    if not base: raise LDPrunerError(f"{a.model}: its plan names no base model to distil from")
-    teacher = _load(base, f32)
-    if a.data.isdigit(): lat, prompts = task_latents(teacher, min(int(a.data), a.max_train_samples or int(a.data)), seed=a.seed + 1)
-    else:
-        lat, prompts, info = encode_folder(teacher, a.data, a.caption_column, size=a.resolution, limit=a.max_train_samples,
-                                           image_column=a.image_column)
-        print(f"data: {info['n']} samples from {a.data}" + (f" ({info['skipped']} undecodable, skipped)" if info["skipped"] else "") +
-              (", latents read from the cache" if info["cached"] else f", latents cached in {info['file']}"), file=sys.stderr)
-    cfg = DistillConfig(steps=a.steps, batch=a.batch, lr=a.lr, task=a.task_weight, out_kd=a.out_kd, feat_kd=a.feat_kd,
-                        normalize=a.normalize, seed=a.seed, save_every=a.save_every, grad_accum=a.grad_accum, warmup=a.warmup,
-                        lr_schedule=a.lr_schedule, optimizer=a.optimizer, ema=a.ema, gradient_checkpointing=a.gradient_checkpointing)
-    method = (record_of(ldm.unet).report or {}).get("method", "")     # a BK-SDM student distils at BK-SDM's points
-    fmap = bk_sdm_feature_map(method.removeprefix("bk-sdm-")) if method.startswith("bk-sdm-") else None
-    res = distill(ldm.unet, teacher.unet, lat, cfg, prompts=prompts, ldm=teacher, path=ckpt, device=device, mixed_precision=mixed,
-                  feature_map=fmap, ema_weights=not a.trained_weights)
-    if distributed_rank_world()[0] != 0: return     # under accelerate launch, the main process writes
-    png = io.BytesIO()
-    fig = plot_history(res["history"], f"Distillation of {ldm.name} from {base}")
-    fig.savefig(png, format="png", dpi=120); _close(fig)
-    info = dict(base=base, data=len(lat), data_source=a.data, recipe=a.recipe, config=asdict(cfg), mixed_precision=mixed,
-                resolution=a.resolution, weights="ema" if res["ema"] else "trained", seconds_this_run=res["seconds"], history=res["history"])
-    _save_pruned(ldm, ldm.unet, out, base, extra_files={"finetune.json": json.dumps(info, indent=1), "loss.png": png.getvalue(),
-                                                        "loss.csv": history_csv(res["history"])})
-    shutil.rmtree(ckpt, ignore_errors=True)
+    if not record_of(ldm.unet).base: raise LDPrunerError(f"{a.model}: its plan names no base model to distil from")
+    teacher = _load(record_of(ldm.unet).base, f32)
+    lat, prompts, info = training_data(teacher, a.data, a.caption_column, a.image_column, a.resolution, a.max_train_samples, a.seed)
+    if info: print(f"data: {info['n']} samples from {a.data}" + (f" ({info['skipped']} undecodable, skipped)" if info["skipped"] else "") +
+                   (", latents read from the cache" if info["cached"] else f", latents cached in {info['file']}"), file=sys.stderr)
+    res = finetune_pruned(ldm, teacher, lat, prompts, _distill_config(a), a.checkpoint, a.output, device, mixed, not a.trained_weights,
+                          about=dict(data_source=a.data, recipe=a.recipe, resolution=a.resolution))
+    if res is None: return                     # accelerate's other processes
     h = res["history"]
-    print(f"distilled {cfg.steps} steps on {len(lat)} latents; loss {h[0]['loss']:.4f} -> {h[-1]['loss']:.4f}; saved "
-          f"{'the moving average of the weights' if res['ema'] else 'the trained weights'} to {out}")
+    print(f"distilled {a.steps} steps on {len(lat)} latents; loss {h[0]['loss']:.4f} -> {h[-1]['loss']:.4f}; saved "
+          f"{'the moving average of the weights' if res['ema'] else 'the trained weights'} to {a.output}")
 
 def cmd_eval(a,  # the parsed command line
             ):
@@ -504,7 +427,7 @@ def _expected(e: BaseException) -> str | None:
     "The one line for a failure a user can meet and fix (their input, their disk, their memory); None for a bug."
     if isinstance(e, LDPrunerError): return str(e)
     if isinstance(e, OSError) and e.errno is not None: return f"{e.strerror}{f': {e.filename}' if e.filename else ''}"
-    if isinstance(e, (MemoryError, torch.OutOfMemoryError)): return "out of memory: try a smaller --batch or --n, or --dtype bfloat16"
+    if out_of_memory(e): return "out of memory: try a smaller --batch or --n, or --dtype bfloat16"
     return None
 
 def _bug_line(e: BaseException) -> str:

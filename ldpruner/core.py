@@ -14,7 +14,7 @@ import torch
 __all__ = ['MARKER', 'DTYPES', 'LDPrunerError', 'tensor_bytes', 'tensor_digest', 'model_fingerprint', 'fault_point',
            'ensure_writable_dir', 'atomic_file', 'atomic_path', 'write_json', 'atomic_dir', 'is_ldpruner_dir',
            'is_ldpruner_file', 'recover_hidden', 'cache_dir', 'lock_output', 'release_locks', 'check_output', 'Stopped',
-           'stop_on_signals', 'resolve_device', 'resolve_dtype', 'mean_spread', 'format_spread']
+           'stop_on_signals', 'resolve_device', 'resolve_dtype', 'out_of_memory', 'mean_spread', 'format_spread']
 
 # %% ../nbs/00_core.ipynb #f027765e
 class LDPrunerError(ValueError):
@@ -390,6 +390,13 @@ def resolve_dtype(spec: str | torch.dtype | None = "float32",  # float32, float1
     if spec is None: return torch.float32
     if str(spec) not in DTYPES: raise LDPrunerError(f"unknown dtype '{spec}'; use {', '.join(DTYPES)}")
     return DTYPES[str(spec)]
+
+# %% ../nbs/00_core.ipynb #0c8ff9db
+def out_of_memory(e: BaseException,  # an exception
+                 ) -> bool:
+    "Whether `e` says a device (or the host) ran out of memory: what a smaller batch, not a bug report, mends."
+    return isinstance(e, (MemoryError, torch.OutOfMemoryError))
+
 
 # %% ../nbs/00_core.ipynb #2b90a523
 def mean_spread(xs,  # numbers, one per seed

@@ -78,3 +78,13 @@ def test_moved_public_names_still_import_from_their_old_modules():
                     got = getattr(importlib.import_module(old), name)
                 assert got is getattr(importlib.import_module(new), name), (old, name)
                 assert any(issubclass(x.category, DeprecationWarning) and new in str(x.message) for x in w), (old, name)
+
+
+def test_the_cli_parses_calls_and_prints():
+    "The pipeline lives in the library: cli.py imports no torch, and no `cmd_*` function is over 25 lines."
+    tree = ast.parse((PKG / "cli.py").read_text())
+    torch_imports = [n.lineno for n in ast.walk(tree) if (isinstance(n, ast.Import) and any(a.name.split(".")[0] == "torch" for a in n.names))
+                     or (isinstance(n, ast.ImportFrom) and (n.module or "").split(".")[0] == "torch")]
+    long = {n.name: n.end_lineno - n.lineno + 1 for n in tree.body if isinstance(n, ast.FunctionDef) and n.name.startswith("cmd_")}
+    assert not torch_imports, torch_imports
+    assert len(long) >= 8 and all(v <= 25 for v in long.values()), long
