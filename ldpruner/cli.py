@@ -65,6 +65,7 @@ def _check_steps(ldm, a):
 # %% ../nbs/07_cli.ipynb #1293e594
 def cmd_operators(a,  # the parsed command line
                  ):
+    "`ldpruner operators`: list a model's operators, their kind and size (or JSON)."
     ldm = _load(a.model, a)
     ops = find_operators(ldm.unet, a.types)
     if a.json:
@@ -81,6 +82,7 @@ def _config(a, **over) -> RunConfig:
 
 def cmd_score(a,  # the parsed command line
              ):
+    "`ldpruner score`: score every operator by a registered criterion into a scores file (resumable; shards over torchrun)."
     a.output = check_output(a.output, "file", a.overwrite)
     check_formula(a.criterion, a.formula)
     ldm = _load(a.model, a)
@@ -125,6 +127,7 @@ def _check_prune_args(a):
 
 def cmd_prune(a,  # the parsed command line
              ):
+    "`ldpruner prune`: prune by scores (k or a measured speedup), by operator names, or build a BK-SDM student; save it."
     a.output = check_output(a.output, "dir", a.overwrite)
     _check_prune_args(a)
     ldm = _load(a.model, a)
@@ -150,6 +153,7 @@ def _bench_reuse(a):
 
 def cmd_bench(a,  # the parsed command line
              ):
+    "`ldpruner bench`: a pruned model's measured speedup against its base (or sampling with a reuse schedule against without)."
     if a.json: a.json = check_output(a.json, "file", a.overwrite, "--json")
     if a.reuse: return _bench_reuse(a)
     if a.base is None and not is_pruned_dir(a.model): raise LDPrunerError("bench needs a pruned model, or --base to compare against")
@@ -169,6 +173,7 @@ def _run_folder(path, overwrite: bool) -> Path:
 
 def cmd_run(a,  # the parsed command line
            ):
+    "`ldpruner run`: the whole pipeline on one model into a report folder (`ldpruner.pipeline.run_pipeline`)."
     cfg = _config(a)                          # the plan's choice, the formula: checked before anything loads
     if cfg.rounds and launched_world() > 1: raise LDPrunerError("--rounds runs in one process, not under torchrun")
     check_paths({"--clip": a.clip})
@@ -224,6 +229,7 @@ def _distill_config(a) -> DistillConfig:
 
 def cmd_finetune(a,  # the parsed command line
                 ):
+    "`ldpruner finetune`: distil a pruned model from its base (resumable), with a recipe's settings if asked."
     _finetune_settings(a)
     _check_finetune_args(a)
     device, mixed = resolve_device(a.device), _MIXED[str(resolve_dtype(a.dtype))[6:]]
@@ -244,6 +250,7 @@ def cmd_finetune(a,  # the parsed command line
 
 def cmd_eval(a,  # the parsed command line
             ):
+    "`ldpruner eval`: quality on domain features, on a data folder, or on a caption file (FID, IS, CLIP score)."
     check_paths({"--fid-weights": a.fid_weights, "--clip": a.clip, "--fad-weights": a.fad_weights, "--data": a.data, "--fid-ref": a.fid_ref})
     if (a.fid_ref or a.resize) and not (a.prompt or a.prompts): raise LDPrunerError("--fid-ref and --resize go with --prompts (a caption file: one image each)")
     if a.fid_ref and not a.fid_weights: raise LDPrunerError("--fid-ref: FID needs the Inception weights too (--fid-weights)")
@@ -270,6 +277,7 @@ def _eval(ldm, a):
 # %% ../nbs/07_cli.ipynb #9852dce9
 def cmd_reuse(a,  # the parsed command line
              ):
+    "`ldpruner reuse`: learn or choose a block-reuse schedule (DeepCache, DiP-GO) at a compute target."
     a.output = check_output(a.output, "dir", a.overwrite)
     if not 0 < a.target < 1: raise LDPrunerError(f"--target {a.target}: the share of compute to skip is between 0 and 1")
     ldm = _load(a.model, a)
@@ -336,6 +344,7 @@ def _scoring_args(p):
     p.add_argument("--formula", default="sum", choices=list(FORMULAS))
 
 def build_parser() -> argparse.ArgumentParser:
+    "The `ldpruner` command line: one sub-command a step of the pipeline, each with its options."
     ap = _Parser(prog="ldpruner", description="LD-Pruner: task-agnostic operator pruning of latent diffusion U-Nets")
     sub = ap.add_subparsers(dest="command", required=True)
     p = sub.add_parser("run", help="score, prune, benchmark and report on one model"); _common(p); _scoring_args(p); _overwrite(p)

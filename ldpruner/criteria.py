@@ -5,7 +5,10 @@
 # %% ../nbs/17_criteria.ipynb #5cfb3e5d
 from __future__ import annotations
 from dataclasses import dataclass
+from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Callable
+import importlib, importlib.util
 from .core import LDPrunerError
 
 # %% auto #0
@@ -37,15 +40,21 @@ def register_criterion(name: str,             # the name `--criterion` takes
 # %% ../nbs/17_criteria.ipynb #736796d5
 _loaded = False
 
+def _registering_modules() -> list[str]:
+    "The library's modules whose source registers a criterion: found by reading them, not listed, so adding one needs no edit here."
+    here = Path(importlib.util.find_spec("ldpruner").submodule_search_locations[0])
+    return sorted(f"ldpruner.{f.stem}" for f in here.glob("*.py")
+                  if not f.stem.startswith("_") and f.stem != "criteria" and "@register_criterion(" in f.read_text())
+
 def criteria() -> dict:
-    "Every registered criterion {name: Criterion}: the built-in ones and those of installed plug-ins (`ldpruner.criteria` entry points)."
+    """Every registered criterion {name: Criterion}: those the library's modules register (found as plug-ins are) and those of
+    installed packages (`ldpruner.criteria` entry points), ld-pruner's first."""
     global _loaded
     if not _loaded:
         _loaded = True
-        import ldpruner.scoring, ldpruner.baselines       # noqa: F401  (they register LD-Pruner's, output loss and random)
-        from importlib.metadata import entry_points
+        for name in _registering_modules(): importlib.import_module(name)
         for ep in entry_points(group="ldpruner.criteria"): ep.load()
-    return CRITERIA
+    return dict(sorted(CRITERIA.items(), key=lambda kv: kv[0] != "ld-pruner"))
 
 def get_criterion(name: str,  # a registered criterion's name
                  ) -> Criterion:
@@ -53,6 +62,7 @@ def get_criterion(name: str,  # a registered criterion's name
     known = criteria()
     if name not in known: raise LDPrunerError(f"unknown criterion '{name}'; known: {', '.join(known)}")
     return known[name]
+
 
 # %% ../nbs/17_criteria.ipynb #078a6342
 def check_formula(criterion: str,  # the name of the criterion that made the scores

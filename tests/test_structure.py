@@ -1,7 +1,7 @@
-"""The library's structure: its modules import one another without a loop (each `from ldpruner.X import ...`, at the
-top of a module or inside a function, points down a tree; the criteria registry loads the modules that register
-criteria by name, on first use, which is how plug-ins work, not a loop between definitions), and every public
-function documents its parameters."""
+"""The library's structure: its modules import one another without a loop (each `from ldpruner.X import ...` or
+`import ldpruner.X`, at the top of a module or inside a function, points down a tree; the criteria registry names no
+module: it finds those that register criteria as plug-ins are found), and every public function documents its
+parameters."""
 import ast
 from pathlib import Path
 
@@ -17,6 +17,8 @@ def imports() -> dict:
             if isinstance(n, ast.ImportFrom) and n.module:
                 mod = ("ldpruner." + n.module) if n.level == 1 else n.module
                 if mod.startswith("ldpruner."): deps.add(mod.split(".")[1])
+            if isinstance(n, ast.Import):                       # `import ldpruner.X` too, at the top or inside a function
+                deps |= {a.name.split(".")[1] for a in n.names if a.name.startswith("ldpruner.")}
         graph[f.stem] = deps - {f.stem}
     return graph
 

@@ -144,7 +144,7 @@ def stage_score(a):
 def stage_prune(a):
     "Peak memory of prune(speedup=...): one copy of the U-Net, operators removed round by round on it."
     import torch
-    from ldpruner.baselines import random_scores
+    from ldpruner.random_criterion import random_scores
     from ldpruner.pruning import prune, record_of
     u = build(a.arch, a.device, getattr(torch, a.dtype))
     t0 = time.time()

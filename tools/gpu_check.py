@@ -72,7 +72,7 @@ def scoring(ldm, device, conditions: int, timed_ops: int) -> dict:
 
 def pruning(unet, inputs, target: float) -> tuple:
     "(the pruned U-Net, the measured search's numbers) at `target`."
-    from ldpruner.baselines import random_scores
+    from ldpruner.random_criterion import random_scores
     from ldpruner.pruning import prune, record_of
     t0 = time.perf_counter()
     pruned = prune(unet, random_scores(unet), speedup=target, inputs=inputs, repeats=10)
