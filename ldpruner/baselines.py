@@ -8,7 +8,7 @@ import math, time
 import torch
 from diffusers import DDPMScheduler
 from tqdm import tqdm
-from .core import LDPrunerError, model_fingerprint
+from .core import LDPrunerError, model_fingerprint, stored_fingerprint
 from .tasks import task_latents
 from .latents import SD_SCHEDULER_CONFIG
 from .operators import find_operators, modified
@@ -59,12 +59,12 @@ def output_loss_scores(ldm,                    # a model of a reference task
     calib = calibration_set(ldm, n, seed)
     t0 = time.perf_counter()
     ref = predict_noise(unet, calib, batch)
-    sc = OperatorScores(model_fingerprint(unet), dict(criterion="output loss (LAPTOP-Diff)", n=n, seed=seed), ["calibration"],
-                        original_seconds=time.perf_counter() - t0, criterion="output-loss")
+    sc = OperatorScores(stored_fingerprint(ldm), dict(criterion="output loss (LAPTOP-Diff)", n=n, seed=seed), ["calibration"],
+                        original_seconds=time.perf_counter() - t0, criterion="output-loss", parts=["output_loss"])
     for op in tqdm(operators, desc="output loss", disable=not progress):
         t0 = time.perf_counter()
         with modified(unet, op): loss = (predict_noise(unet, calib, batch) - ref).double().pow(2).mean().item()
-        sc.add(op, [loss if math.isfinite(loss) else math.inf], [0.0], time.perf_counter() - t0)
+        sc.add(op, [loss if math.isfinite(loss) else math.inf], seconds=time.perf_counter() - t0)
     return sc
 
 # %% ../nbs/13_baselines.ipynb #941577db

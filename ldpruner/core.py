@@ -11,10 +11,11 @@ from pathlib import Path
 import torch
 
 # %% auto #0
-__all__ = ['MARKER', 'DTYPES', 'LDPrunerError', 'tensor_bytes', 'tensor_digest', 'model_fingerprint', 'fault_point',
-           'ensure_writable_dir', 'atomic_file', 'atomic_path', 'write_json', 'atomic_dir', 'is_ldpruner_dir',
-           'is_ldpruner_file', 'recover_hidden', 'cache_dir', 'lock_output', 'release_locks', 'check_output', 'Stopped',
-           'stop_on_signals', 'resolve_device', 'resolve_dtype', 'out_of_memory', 'mean_spread', 'format_spread']
+__all__ = ['MARKER', 'DTYPES', 'LDPrunerError', 'tensor_bytes', 'tensor_digest', 'model_fingerprint', 'stored_fingerprint',
+           'fault_point', 'ensure_writable_dir', 'atomic_file', 'atomic_path', 'write_json', 'atomic_dir',
+           'is_ldpruner_dir', 'is_ldpruner_file', 'recover_hidden', 'cache_dir', 'lock_output', 'release_locks',
+           'check_output', 'Stopped', 'stop_on_signals', 'resolve_device', 'resolve_dtype', 'out_of_memory',
+           'mean_spread', 'format_spread']
 
 # %% ../nbs/00_core.ipynb #f027765e
 class LDPrunerError(ValueError):
@@ -44,6 +45,13 @@ def model_fingerprint(model: torch.nn.Module,  # a torch module (a diffusers mod
         h.update(f"{name}:{tuple(t.shape)}:{t.dtype}".encode())
         h.update(tensor_bytes(t))
     return h.hexdigest()[:16]
+
+# %% ../nbs/00_core.ipynb #51fe3df9
+def stored_fingerprint(ldm,  # a model bundle (`ldpruner.models.LDM`)
+                      ) -> str:
+    "The fingerprint of `ldm`'s U-Net as stored (what the CLI recorded before casting it), else of the U-Net as it is."
+    return ldm.extras.get("fingerprint") or model_fingerprint(ldm.unet)
+
 
 # %% ../nbs/00_core.ipynb #37c26997
 MARKER = ".ldpruner"    # the file that marks a folder as ldpruner's own

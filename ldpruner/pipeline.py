@@ -8,7 +8,7 @@ import io, json, os, shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 import torch
-from .core import LDPrunerError, atomic_file, write_json
+from .core import LDPrunerError, atomic_file, stored_fingerprint, write_json
 from .models import cast
 from .operators import find_operators
 from .pruning import prune, record_of, save_pruned_model
@@ -87,7 +87,9 @@ def score_model(ldm,                    # the model bundle
         if not crit.shards: raise LDPrunerError(f"--criterion {crit.name} runs in one process; only ld-pruner scoring shards over torchrun")
         join_torchrun()
     sc = crit.score(ldm, find_operators(ldm.unet, config.types), config.scoring_options(path, progress))
-    sc.criterion, sc.model_fingerprint = crit.name, ldm.extras.get("fingerprint", sc.model_fingerprint)
+    if (sc.criterion, sc.model_fingerprint) != (crit.name, stored_fingerprint(ldm)):     # a criterion names and fingerprints its own scores
+        raise LDPrunerError(f"criterion {crit.name} returned scores named {sc.criterion!r} for model {sc.model_fingerprint!r}: a criterion's "
+                            "scores carry its registered name and `stored_fingerprint(ldm)`")
     if distributed_rank_world()[0] == 0: sc.save(path)
     return sc
 

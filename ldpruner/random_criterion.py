@@ -5,7 +5,7 @@
 # %% ../nbs/17a_random_criterion.ipynb #f5a89f20
 from __future__ import annotations
 import torch
-from .core import model_fingerprint
+from .core import model_fingerprint, stored_fingerprint
 from .operators import find_operators
 from .scoring import OperatorScores
 from .criteria import register_criterion
@@ -15,15 +15,17 @@ from .criteria import register_criterion
 __all__ = ['random_scores', 'random_criterion']
 
 # %% ../nbs/17a_random_criterion.ipynb #f037ea67
-def random_scores(unet,            # the U-Net
-                  operators=None,  # the operators to score (default: all)
-                  seed: int = 0,   # the seed
+def random_scores(unet,                          # the U-Net
+                  operators=None,                # the operators to score (default: all)
+                  seed: int = 0,                 # the seed
+                  fingerprint: str | None = None,  # the stored model's, when `unet` is a cast copy (default: `unet`'s)
                  ) -> OperatorScores:
     "Seeded random scores for `operators` of `unet`: `prune(unet, random_scores(unet), speedup=...)` is the random baseline."
     operators = find_operators(unet) if operators is None else list(operators)
     draws = torch.rand(len(operators), generator=torch.Generator().manual_seed(seed), dtype=torch.float64).tolist()
-    sc = OperatorScores(model_fingerprint(unet), dict(criterion="random", seed=seed), ["random"], criterion="random")
-    for op, v in zip(operators, draws): sc.add(op, [v], [0.0])
+    sc = OperatorScores(fingerprint or model_fingerprint(unet), dict(criterion="random", seed=seed), ["random"], criterion="random",
+                        parts=["random"])           # one number per operator: its own part, not LD-Pruner's distances
+    for op, v in zip(operators, draws): sc.add(op, [v])
     return sc
 
 @register_criterion("random", "seeded random scores: the floor any criterion must beat")
@@ -32,5 +34,5 @@ def random_criterion(ldm,            # the model bundle
                      options: dict,  # the command line's options: seed
                     ) -> OperatorScores:
     "Random scores of `operators`, seeded by `options['seed']`."
-    return random_scores(ldm.unet, operators, seed=options.get("seed", 0))
+    return random_scores(ldm.unet, operators, seed=options.get("seed", 0), fingerprint=stored_fingerprint(ldm))   # names and fingerprints its own scores
 

@@ -31,8 +31,7 @@ def _round_scores(ldm, unet, criterion, options, types, scores_dir):
     if scores_dir is not None:
         Path(scores_dir).mkdir(parents=True, exist_ok=True)
         opts["path"] = Path(scores_dir) / f"{criterion}-{rl.extras['fingerprint'][:16]}.json"
-    sc = get_criterion(criterion).score(rl, find_operators(unet, types), opts)
-    sc.criterion = criterion
+    sc = get_criterion(criterion).score(rl, find_operators(unet, types), opts)     # it names and fingerprints its own scores
     if scores_dir is not None and not opts["path"].exists(): sc.save(opts["path"])   # for criteria that keep no file themselves
     return sc, sc.seconds
 

@@ -10,15 +10,15 @@ from pathlib import Path
 
 import torch
 from tqdm import tqdm
-from .core import LDPrunerError, fault_point, is_ldpruner_file, model_fingerprint, write_json
+from .core import LDPrunerError, fault_point, is_ldpruner_file, model_fingerprint, stored_fingerprint, write_json
 from .criteria import check_formula, register_criterion
 from .latents import generate_latents
 from .latents import make_scheduler
 from .operators import Operator, find_operators, modified
 
 # %% auto #0
-__all__ = ['FORMULAS', 'PROTOCOLS', 'TYPE_COLOURS', 'ld_distances', 'combine', 'ld_score', 'OperatorScores', 'score_operators',
-           'merge_scores', 'distributed_rank_world', 'score_operators_distributed', 'diverse_subset',
+__all__ = ['FORMULAS', 'LD_PARTS', 'PROTOCOLS', 'TYPE_COLOURS', 'ld_distances', 'combine', 'ld_score', 'OperatorScores',
+           'score_operators', 'merge_scores', 'distributed_rank_world', 'score_operators_distributed', 'diverse_subset',
            'ld_pruner_scores', 'stage_of', 'plot_importance']
 
 # %% ../nbs/04_scoring.ipynb #2879daa2
@@ -51,6 +51,7 @@ def ld_score(orig: torch.Tensor,    # the original model's latents `[n, ...]`
 
 # %% ../nbs/04_scoring.ipynb #aa21b7b9
 _FIELDS = dict(model_fingerprint=str, protocol=dict, conditions=list, operators=dict)
+LD_PARTS = ("d_avg", "d_std")     # LD-Pruner's two distances: what its scores record per operator and condition
 _OLD_CRITERIA = {"random": "random", "output loss (LAPTOP-Diff)": "output-loss"}    # files from before the criterion field
 
 def _bad_number(v) -> bool:
@@ -62,13 +63,16 @@ def _check_schema(d: dict, path):
     for k, t in _FIELDS.items():
         if k not in d: raise LDPrunerError(f"{path}: not a complete scores file (no '{k}')")
         if not isinstance(d[k], t): raise LDPrunerError(f"{path}: '{k}' should be a {t.__name__}")
-    unknown = set(d) - set(_FIELDS) - {"original_seconds", "plan", "criterion"}
+    unknown = set(d) - set(_FIELDS) - {"original_seconds", "plan", "criterion", "parts"}
     if unknown: raise LDPrunerError(f"{path}: unknown fields {', '.join(sorted(unknown))}")
+    parts = d.get("parts", list(LD_PARTS))
+    if not (isinstance(parts, list) and parts and all(isinstance(x, str) for x in parts)):
+        raise LDPrunerError(f"{path}: 'parts' should name the measurements recorded per operator")
     n = len(d["conditions"])
     for name, r in d["operators"].items():
-        if not isinstance(r, dict) or any(k not in r for k in ("type", "kind", "d_avg", "d_std")):
-            raise LDPrunerError(f"{path}: operator {name} lacks type, kind, d_avg or d_std")
-        for k in ("d_avg", "d_std"):
+        if not isinstance(r, dict) or any(k not in r for k in ("type", "kind", *parts)):
+            raise LDPrunerError(f"{path}: operator {name} lacks type, kind, {' or '.join(parts)}")
+        for k in parts:
             if not isinstance(r[k], list) or len(r[k]) != n:
                 raise LDPrunerError(f"{path}: operator {name}: {k} should list one number per condition ({n})")
             if any(_bad_number(v) for v in r[k]):
@@ -78,14 +82,16 @@ def _check_schema(d: dict, path):
 
 @dataclass
 class OperatorScores:
-    "Raw LD-Pruner distances per operator and condition, with the model and protocol that produced them."
+    """Any criterion's raw measurements per operator and condition (its `parts`; LD-Pruner's are its two distances), with
+    the model, criterion and protocol that produced them."""
     model_fingerprint: str
     protocol: dict
     conditions: list
-    operators: dict = field(default_factory=dict)    # name -> {"type", "kind", "d_avg": [per condition], "d_std": [...], "seconds"}
+    operators: dict = field(default_factory=dict)    # name -> {"type", "kind", <each part>: [a number per condition], "seconds"}
     original_seconds: float = 0.0
     plan: list | None = None                         # the operators the run set out to score (None: all it holds)
     criterion: str = "ld-pruner"                     # the registered criterion that made them
+    parts: list = field(default_factory=lambda: list(LD_PARTS))   # the measurements recorded per operator, in `add`'s order
 
     @property
     def complete(self) -> bool:
@@ -97,12 +103,17 @@ class OperatorScores:
         "What the scores cost to make: the original's generation and every operator's (a resumed file counts each part as it was made)."
         return self.original_seconds + sum(r.get("seconds", 0.0) for r in self.operators.values())
 
-    def add(self, op: Operator, d_avg: list, d_std: list, seconds: float = 0.0):
-        self.operators[op.name] = dict(type=op.type, kind=op.kind, d_avg=list(d_avg), d_std=list(d_std), seconds=seconds)
+    def add(self, op: Operator, *values, seconds: float = 0.0):
+        "Record `op`'s measurements: a list (a number per condition) for each of `parts`, in order."
+        if len(values) == len(self.parts) + 1 and not isinstance(values[-1], (list, tuple)): *values, seconds = values   # seconds given positionally
+        if len(values) != len(self.parts):
+            raise LDPrunerError(f"{op.name}: {len(values)} measurements given for the {len(self.parts)} parts {', '.join(self.parts)}")
+        self.operators[op.name] = dict(type=op.type, kind=op.kind, **{p: list(v) for p, v in zip(self.parts, values)}, seconds=seconds)
 
     def score(self, formula: str = "sum") -> dict:
         "{operator: score summed over conditions}, in network order; `formula` must be one the scores' criterion answers."
         if formula in FORMULAS: check_formula(self.criterion, formula)
+        if tuple(self.parts) != LD_PARTS: return {n: sum(sum(r[p]) for p in self.parts) for n, r in self.operators.items()}
         return {n: sum(combine(a, s, formula) for a, s in zip(r["d_avg"], r["d_std"])) for n, r in self.operators.items()}
 
     def ranking(self, formula: str = "sum") -> list[str]:
@@ -205,7 +216,8 @@ def merge_scores(parts: list,                # `OperatorScores` made for the sam
     ops = {}
     for p in parts: ops.update(p.operators)
     if order is not None: ops = {n: ops[n] for n in order if n in ops}
-    return OperatorScores(first.model_fingerprint, first.protocol, first.conditions, ops, max(p.original_seconds for p in parts))
+    return OperatorScores(first.model_fingerprint, first.protocol, first.conditions, ops, max(p.original_seconds for p in parts),
+                          criterion=first.criterion, parts=list(first.parts))
 
 def distributed_rank_world() -> tuple[int, int]:
     "(rank, world size) of the current torch.distributed group, or (0, 1) outside one."
@@ -278,7 +290,7 @@ def ld_pruner_scores(ldm,            # the model bundle
                                        steps=options.get("steps") or proto["steps"], guidance_scale=guidance,
                                        seed=options.get("seed", 0), scheduler=ldm.scheduler, condition_names=names,
                                        path=options.get("path"), progress=options.get("progress", True),
-                                       fingerprint=ldm.extras.get("fingerprint"))
+                                       fingerprint=stored_fingerprint(ldm))
 
 # %% ../nbs/04_scoring.ipynb #2d37bf84
 TYPE_COLOURS = {"ResnetBlock2D": "#1f77b4", "Transformer2DModel": "#ff7f0e", "BasicTransformerBlock": "#2ca02c",

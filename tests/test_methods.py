@@ -8,14 +8,15 @@ from conftest import FAST, ldpruner_inproc as ldpruner, bad_inproc
 @pytest.fixture
 def toy_criterion():
     "A criterion registered by a plug-in's one function: each operator's parameter count."
+    from ldpruner.core import stored_fingerprint
     from ldpruner.criteria import CRITERIA, register_criterion
     from ldpruner.scoring import OperatorScores
 
     @register_criterion("param-count", "the operator's parameter count (a toy)")
     def param_count(ldm, operators, options):
-        sc = OperatorScores("", dict(criterion="param-count"), ["size"], criterion="param-count")
+        sc = OperatorScores(stored_fingerprint(ldm), dict(criterion="param-count"), ["size"], criterion="param-count", parts=["params"])
         for op in operators:
-            sc.add(op, [float(sum(p.numel() for p in ldm.unet.get_submodule(op.name).parameters()))], [0.0])
+            sc.add(op, [float(sum(p.numel() for p in ldm.unet.get_submodule(op.name).parameters()))])
         return sc
     yield "param-count"
     del CRITERIA["param-count"]
@@ -25,7 +26,7 @@ def test_a_registered_criterion_is_offered_by_the_cli(toy_criterion, tmp_path):
     r = ldpruner("score", "tiny-uig", "--criterion", toy_criterion, "--types", "ResnetBlock2D", "-o", tmp_path / "s.json")
     assert r.returncode == 0, r.stderr
     s = json.loads((tmp_path / "s.json").read_text())
-    assert s["criterion"] == "param-count" and s["complete"] is True and len(s["operators"]) > 3
+    assert s["criterion"] == "param-count" and s["complete"] is True and len(s["operators"]) > 3 and s["parts"] == ["params"]
     r = ldpruner("prune", "tiny-uig", "--scores", tmp_path / "s.json", "--k", "2", "-o", tmp_path / "p")
     assert r.returncode == 0, r.stderr
     bad_inproc(["prune", "tiny-uig", "--scores", tmp_path / "s.json", "--k", "2", "--formula", "product", "-o", tmp_path / "q"],
@@ -76,3 +77,17 @@ def test_dipgo_reuse_from_the_cli(tmp_path):
                  "--repeats", "2", "-o", tmp_path / "dg")
     assert r.returncode == 0, r.stderr
     assert json.loads((tmp_path / "dg" / "reuse.json").read_text())["method"] == "dipgo"
+
+
+def test_a_criterion_that_misnames_its_scores_is_refused(tmp_path):
+    "A criterion names and fingerprints its own scores; the pipeline checks, it does not overwrite."
+    from ldpruner.criteria import CRITERIA, register_criterion
+    from ldpruner.scoring import OperatorScores
+
+    @register_criterion("sloppy", "scores for no model in particular")
+    def sloppy(ldm, operators, options):
+        sc = OperatorScores("", {}, ["size"], criterion="sloppy", parts=["x"])
+        for op in operators: sc.add(op, [1.0])
+        return sc
+    try: bad_inproc(["score", "tiny-uig", "--criterion", "sloppy", "-o", tmp_path / "s.json"], tmp_path, "stored_fingerprint")
+    finally: del CRITERIA["sloppy"]
