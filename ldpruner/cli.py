@@ -27,7 +27,7 @@ from .pipeline import RunConfig, finetune_pruned, launched_world, run_pipeline, 
 from .tasks import evaluate, task_latents
 from .bksdm import BK_SDM_VARIANTS, bk_sdm_feature_map, bk_sdm_student
 from .criteria import check_formula, criteria, get_criterion
-from .userdata import check_paths, encode_folder, evaluate_folder, evaluate_prompts, is_audio_model, read_prompts
+from .userdata import DOWNLOAD, check_paths, encode_folder, evaluate_folder, evaluate_prompts, is_audio_model, read_prompts
 
 # %% auto #0
 __all__ = ['DEFAULT_MODEL', 'ISSUES_URL', 'COUNT', 'SEED', 'WEIGHT', 'POSITIVE', 'FRACTION', 'DECAY', 'cmd_operators',
@@ -251,10 +251,11 @@ def cmd_finetune(a,  # the parsed command line
 def cmd_eval(a,  # the parsed command line
             ):
     "`ldpruner eval`: quality on domain features, on a data folder, or on a caption file (FID, IS, CLIP score)."
-    check_paths({"--fid-weights": a.fid_weights, "--clip": a.clip, "--fad-weights": a.fad_weights, "--data": a.data, "--fid-ref": a.fid_ref})
+    check_paths({"--fid-weights": a.fid_weights, "--clip": a.clip, "--fad-weights": a.fad_weights, "--data": a.data, "--fid-ref": a.fid_ref},
+                online=("--clip", "--fid-weights"))
     if (a.fid_ref or a.resize) and not (a.prompt or a.prompts): raise LDPrunerError("--fid-ref and --resize go with --prompts (a caption file: one image each)")
     if a.fid_ref and not a.fid_weights: raise LDPrunerError("--fid-ref: FID needs the Inception weights too (--fid-weights)")
-    if a.fid_weights: check_plain_weights(a.fid_weights)      # before any model loads
+    if a.fid_weights and a.fid_weights != DOWNLOAD: check_plain_weights(a.fid_weights)      # before any model loads
     if a.json: a.json = check_output(a.json, "file", a.overwrite, "--json")
     r = load_reuse(a.reuse) if a.reuse else None
     ldm = _load(a.model, a)
@@ -403,10 +404,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=COUNT, help="samples (default: 72; with --data, one per caption)"); p.add_argument("--steps", type=COUNT, default=20)
     p.add_argument("--data", help="an imagefolder (images + metadata.jsonl) or an audio folder: generate from its captions, compare with its samples")
     p.add_argument("--caption-column", help="the caption column of --data's metadata.jsonl")
-    p.add_argument("--fid-weights", help="Inception weights for FID and IS (torch-fidelity's pt_inception .pth, as torchmetrics uses it)")
+    p.add_argument("--fid-weights", help="Inception weights for FID and IS (torch-fidelity's pt_inception .pth, as torchmetrics uses it), "
+                   "or 'download' to let torchmetrics fetch them (online)")
     p.add_argument("--fid-ref", help="with --prompts: FID's real set, a folder of images or an .npz of their Inception mu and sigma")
     p.add_argument("--resize", type=COUNT, help="with --prompts: resize samples (and --fid-ref's images) to this many pixels first (BK-SDM: 256)")
-    p.add_argument("--clip", help="a CLIP model folder for the CLIP score (torchmetrics' CLIPScore)")
+    p.add_argument("--clip", help="a CLIP model folder, or a hub id where you are online, for the CLIP score (torchmetrics' CLIPScore)")
     p.add_argument("--fad-weights", help="VGGish weights (safetensors or .pth state dict) for FAD on an audio folder")
     p.add_argument("--prompt", action="append", help="without --data: a prompt to generate from and CLIP-score (repeatable)")
     p.add_argument("--prompts", help="without --data: a file of prompts (.txt, .jsonl, .csv) to generate from and CLIP-score")

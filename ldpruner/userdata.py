@@ -13,11 +13,11 @@ from tqdm import tqdm
 from .core import LDPrunerError, atomic_file, cache_dir, model_fingerprint, tensor_digest    # cache_dir lived here: still importable
 
 # %% auto #0
-__all__ = ['CAPTION_COLUMNS', 'IMAGE_SUFFIXES', 'AUDIO_SUFFIXES', 'SHARD_FORMATS', 'IMAGE_COLUMNS', 'read_records',
+__all__ = ['CAPTION_COLUMNS', 'IMAGE_SUFFIXES', 'AUDIO_SUFFIXES', 'SHARD_FORMATS', 'IMAGE_COLUMNS', 'DOWNLOAD', 'read_records',
            'read_prompts', 'read_imagefolder', 'load_image', 'data_format', 'stream_records', 'shard_rows',
            'read_audiofolder', 'load_clip_mel', 'audioldm_settings', 'audioldm_mel', 'image_size', 'check_resolution',
-           'is_audio_model', 'encode_folder', 'folder_samples', 'check_paths', 'evaluate_folder', 'reference_images',
-           'fid_statistics', 'evaluate_prompts']
+           'is_audio_model', 'encode_folder', 'folder_samples', 'is_hub_id', 'check_paths', 'evaluate_folder',
+           'reference_images', 'fid_statistics', 'evaluate_prompts']
 
 # %% ../nbs/16_userdata.ipynb #40b987e6
 CAPTION_COLUMNS = ("text", "caption")
@@ -360,11 +360,22 @@ def folder_samples(ldm,                                # the model bundle
     return torch.stack([x for x, _ in got]), [c for _, c in got]
 
 # %% ../nbs/16_userdata.ipynb #6e1837a5
-def check_paths(named: dict,  # {option name: path or None}
+DOWNLOAD = "download"     # --fid-weights download: torchmetrics fetches torch-fidelity's Inception weights (online)
+
+def is_hub_id(spec,  # a command-line value
+             ) -> bool:
+    "Whether `spec` names a Hugging Face hub repository (owner/name) rather than a local path: the library downloads it when online."
+    s = str(spec)
+    return not Path(s).exists() and not Path(s).suffix and not s.startswith((".", "/", "~")) and s.count("/") == 1
+
+def check_paths(named: dict,      # {option name: path or None}
+                online=("--clip",),  # options that may instead name a hub id (or `download` for --fid-weights)
                ):
-    "Raise one `LDPrunerError` for the first of {option: path or None} whose path does not exist."
+    "Raise one `LDPrunerError` for the first of {option: path or None} whose path does not exist (and is not a download it may name)."
     for what, p in named.items():
-        if p is not None and not Path(p).exists(): raise LDPrunerError(f"{what}: no such file or folder: {p}")
+        if p is None or Path(p).exists(): continue
+        if what in online and (is_hub_id(p) or (what == "--fid-weights" and p == DOWNLOAD)): continue
+        raise LDPrunerError(f"{what}: no such file or folder: {p}")
 
 def evaluate_folder(ldm,                                # the model to evaluate
                     path,                               # an imagefolder or an audio folder
@@ -381,7 +392,7 @@ def evaluate_folder(ldm,                                # the model to evaluate
     "({metric (extractor): value, 'samples': N}, notes) for `ldm` on a folder's captions and images (or clips)."
     from ldpruner.metrics import (FeatureView, Uint8Adapter, clip_score, feature_label, frechet_distance, generate_images,
                                   inception_extractor, vggish_extractor)
-    check_paths({"--fid-weights": fid_weights, "--clip": clip, "--fad-weights": fad_weights})
+    check_paths({"--fid-weights": fid_weights, "--clip": clip, "--fad-weights": fad_weights}, online=("--clip", "--fid-weights"))
     real, caps = folder_samples(ldm, path, caption_column, n)
     if ldm.conditional: gen = generate_images(ldm, caps, n=1, steps=steps, guidance_scale=guidance_scale, seed=seed)
     else: gen = generate_images(ldm, n=len(real), steps=steps, seed=seed)
@@ -391,7 +402,7 @@ def evaluate_folder(ldm,                                # the model to evaluate
     if ldm.extras.get("domain_net") is not None: extractors.append(FeatureView(ldm.extras["domain_net"]))
     if audio and fad_weights is not None: extractors.append(vggish_extractor(fad_weights, ldm))
     if not audio and (fid_extractor is not None or fid_weights is not None):
-        extractors.append(fid_extractor or Uint8Adapter(inception_extractor(str(fid_weights))))
+        extractors.append(fid_extractor or Uint8Adapter(inception_extractor(None if fid_weights == DOWNLOAD else str(fid_weights))))
     if len(real) < 2: notes.append(f"{name} skipped: it needs at least 2 samples")
     else:
         for ext in extractors: out[f"{name} ({feature_label(ext)})"] = frechet_distance(real, gen, ext)
@@ -463,7 +474,8 @@ def evaluate_prompts(ldm,                          # the model to evaluate
     from torchmetrics.multimodal.clip_score import CLIPScore
     from ldpruner.metrics import Uint8Adapter, clip_loader, generate_images, inception_extractor, to_uint8_rgb
     if not ldm.conditional: raise LDPrunerError(f"{ldm.name} is unconditional: it takes no prompts")
-    check_paths({"--clip": clip, "--fid-weights": fid_weights, "--fid-ref": fid_ref})
+    check_paths({"--clip": clip, "--fid-weights": fid_weights, "--fid-ref": fid_ref}, online=("--clip", "--fid-weights"))
+    weights = None if fid_weights == DOWNLOAD else fid_weights
     if clip is None and fid_weights is None:
         raise LDPrunerError("prompts without --data are judged by CLIP score (--clip PATH, a CLIP model folder) and Inception's IS "
                             "and FID (--fid-weights PATH, with --fid-ref for FID)")
@@ -471,9 +483,9 @@ def evaluate_prompts(ldm,                          # the model to evaluate
     prompts, out, notes, metrics = list(prompts), {}, [], {}
     if clip is not None: metrics[f"CLIP score ({Path(clip).name})"] = CLIPScore(model_name_or_path=clip_loader(str(clip)))
     if fid_weights is not None:
-        metrics["IS (Inception)"] = InceptionScore(feature=Uint8Adapter(inception_extractor(str(fid_weights), "logits")), normalize=True)
+        metrics["IS (Inception)"] = InceptionScore(feature=Uint8Adapter(inception_extractor(weights and str(weights), "logits")), normalize=True)
         if fid_ref is not None:
-            fid = metrics["FID (Inception)"] = FrechetInceptionDistance(feature=Uint8Adapter(inception_extractor(str(fid_weights))), normalize=True)
+            fid = metrics["FID (Inception)"] = FrechetInceptionDistance(feature=Uint8Adapter(inception_extractor(weights and str(weights))), normalize=True)
             if Path(fid_ref).suffix == ".npz": _set_real_statistics(fid, *_read_npz(fid_ref))
             else:
                 for real in reference_images(fid_ref, resize or image_size(ldm)): fid.update(real, real=True)
