@@ -10,12 +10,13 @@ import torch
 import torch.nn.functional as F
 from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
 from tqdm import tqdm
+from .experiments import in_test, sized     # defined there; importable from here as before
 from .latents import SD_SCHEDULER_CONFIG
 from .references import weights_root
 
 # %% auto #0
-__all__ = ['vae_config', 'train_vae', 'encode_latents', 'latent_scale', 'train_unet', 'in_test', 'sized', 'training_output_dir',
-           'hardware', 'Timer', 'uncond_unet_config']
+__all__ = ['vae_config', 'train_vae', 'encode_latents', 'latent_scale', 'train_unet', 'training_output_dir', 'hardware', 'Timer',
+           'uncond_unet_config']
 
 # %% ../nbs/10_train.ipynb #8f78c268
 def vae_config(in_channels: int,          # image channels
@@ -109,14 +110,6 @@ def train_unet(unet,                                   # the U-Net to train
     return hist
 
 # %% ../nbs/10_train.ipynb #073fd06e
-def in_test() -> bool: return bool(os.environ.get("IN_TEST"))
-
-def sized(full,  # the value for a full run
-          test,  # the value under test
-         ):
-    "`full` for a real run, `test` under nbdev_test."
-    return test if in_test() else full
-
 def training_output_dir() -> Path:
     "The package's weights folder for a real run; a temporary folder under test."
     return Path(tempfile.mkdtemp()) if in_test() else weights_root()
