@@ -134,7 +134,6 @@ CASES = [
     (["eval", "--fid-ref", "empty"], "go with --prompts"),
     (["eval", "--prompts", "notes.txt", "--fid-ref", "empty"], "needs the Inception weights"),
     (["eval", "--prompts", "notes.txt", "--fid-weights", "scores.json"], "not a plain torch state dict"),
-    (["eval", "--prompts", "notes.txt", "--steps", "1", "--clip", "nobody/no-clip"], "CLIP weights unavailable at 'nobody/no-clip'"),   # a hub id, offline
     (["eval", "--prompts", "notes.txt", "--fid-weights", "missing.pth"], "no such file"),
     (["finetune", "t2i-pruned", "--data", "shards", "--steps", "1", "-o", NEW], "its columns are pixels, label"),
     (["finetune", "pruned", "--ema", "1", "-o", NEW], "out of range"),
