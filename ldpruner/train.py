@@ -10,13 +10,14 @@ import torch
 import torch.nn.functional as F
 from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
 from tqdm import tqdm
-from .experiments import in_test, sized     # defined there; importable from here as before
+from .experiments import in_test, sized     # defined there; importable from here as before, `import *` included
+_all_ = ["in_test", "sized"]
 from .latents import SD_SCHEDULER_CONFIG
 from .references import weights_root
 
 # %% auto #0
 __all__ = ['vae_config', 'train_vae', 'encode_latents', 'latent_scale', 'train_unet', 'training_output_dir', 'hardware', 'Timer',
-           'uncond_unet_config']
+           'uncond_unet_config', 'in_test', 'sized']
 
 # %% ../nbs/10_train.ipynb #8f78c268
 def vae_config(in_channels: int,          # image channels
