@@ -78,7 +78,8 @@ def test_k_too_large_and_foreign_scores(tmp_path):
 
 def test_run_in_rounds(tmp_path):
     "`run --rounds M`: the plan is made M operators at a time, the rest re-scored each round; a rerun resumes the rounds' scores."
-    args = ["run", "-o", tmp_path / "out", *FAST, "--k", "4", "--rounds", "2", "--repeats", "3", "--types", "ResnetBlock2D"]
+    args = ["run", "-o", tmp_path / "out", *FAST, "--k", "4", "--rounds", "2", "--repeats", "3", "--types", "ResnetBlock2D",
+            "--sample-steps", "2", "--eval-n", "4"]
     r = ldpruner_inproc(*args)
     assert r.returncode == 0, r.stderr
     out = tmp_path / "out"

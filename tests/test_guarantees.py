@@ -445,7 +445,7 @@ def test_a_linked_output_is_written_through_its_link(tmp_path, monkeypatch):
 def test_run_overwrite_keeps_the_old_run_until_the_new_one_is_whole(tmp_path, monkeypatch):
     "run --overwrite over a run folder, killed while scoring: the old run (its report and pruned model) is there as it was."
     monkeypatch.chdir(tmp_path)
-    args = ["run", *FAST, *TYPES, "--k", "1", "--repeats", "1", "-o", "r"]
+    args = ["run", *FAST, *TYPES, "--k", "1", "--repeats", "1", "--sample-steps", "2", "--eval-n", "4", "-o", "r"]
     assert ldpruner(*args).returncode == 0
     before = _tree(tmp_path / "r")
     _killed([*args, "--overwrite"], "score:operator:2", tmp_path)
