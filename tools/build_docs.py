@@ -10,7 +10,7 @@ nbconvert's Markdown exporter, and Material for MkDocs builds the site. Material
 the browser from a static folder, a table of contents and previous/next links; Quarto, which `nbdev_docs` needs,
 cannot be installed on our machines (`_quarto.yml` stays for those who have it).
 """
-import argparse, json, multiprocessing, re, shutil, subprocess, sys, warnings
+import argparse, html, json, multiprocessing, re, shutil, subprocess, sys, warnings
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -131,8 +131,12 @@ def _param_row(line: str) -> tuple[str, str, str, str] | None:
     name, sep, rest = code.partition(":")
     if not sep: name, default = _split_default(code); typ = ""
     else: typ, default = _split_default(rest)
-    cell = lambda x: x.strip().replace("|", "\\|")
-    return cell(name), cell(typ), cell(default), details.strip().replace("|", "\\|")
+    return name.strip(), typ.strip(), default.strip(), details.strip().replace("|", "\\|")
+
+
+def _code(x: str) -> str:
+    "Code in a table cell: an HTML code element with its `|` as an entity (in a backtick span a table's `\\|` shows literally)."
+    return f"<code>{html.escape(x).replace('|', '&#124;')}</code>" if x else ""
 
 
 def param_tables(md: str) -> str:
@@ -145,8 +149,8 @@ def param_tables(md: str) -> str:
         if not rows: return m.group(0)
         ret = re.search(r"\)\s*->\s*(.+?):?\s*$", lines[-1])
         out = ["|  | **Type** | **Default** | **Details** |", "|---|---|---|---|"]
-        out += [f"| `{n}` | {f'`{t}`' if t else ''} | {f'`{d}`' if d else ''} | {x} |" for n, t, d, x in rows]
-        if ret: out.append(f"| **Returns** | `{ret.group(1).strip()}` |  |  |")
+        out += [f"| {_code(n)} | {_code(t)} | {_code(d)} | {x} |" for n, t, d, x in rows]
+        if ret: out.append(f"| **Returns** | {_code(ret.group(1).strip())} |  |  |")
         bare = "\n".join(l.partition(" # ")[0].rstrip() for l in lines)      # the comments are in the table now
         return f"```python\n{bare}\n```\n\n" + "\n".join(out) + "\n"
     return re.sub(r"(?<=\n)```python\n((?:def|class) \w+\(\n(?:.*\n)*?\).*)\n```", table, md)
