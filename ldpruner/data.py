@@ -62,6 +62,7 @@ def draw(objs,                  # the shapes of a scene
     return img.reshape(3, size, supersample, size, supersample).mean((2, 4))
 
 def all_objects() -> list[dict]:
+    "Every shape the captions can describe: each combination of colour, shape, size and position."
     return [dict(colour=c, shape=s, size=z, position=p) for c, s, z, p in itertools.product(*ATTRIBUTES.values())]
 
 def eval_objects() -> list[dict]:

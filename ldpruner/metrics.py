@@ -85,6 +85,7 @@ def accuracy(net: DomainNet,    # a trained `DomainNet`
 # %% ../nbs/09_metrics.ipynb #8122b9d6
 def feature_label(extractor,  # a feature extractor
                  ) -> str:
+    "How a metric names its features: 'domain features: NAME' for a domain network, else the extractor's own name (Inception, ...)."
     net = getattr(extractor, "net", extractor)
     if hasattr(net, "heads_spec"): return f"domain features: {net.name}"   # a DomainNet (duck-typed: reloaded modules are other classes)
     return getattr(extractor, "name", type(net).__name__)
