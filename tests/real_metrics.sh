@@ -4,10 +4,13 @@
 # test set-up uses. This venv takes the torch/torchvision pair that installs from this machine's disk (x86_64: 2.14.1 and
 # 0.29.1, a CUDA build that runs on the CPU, about 5.5 GB; aarch64: 2.9.1 and 0.24.1), then ldpruner and torch-fidelity,
 # and runs that one file with LDPRUNER_REAL_METRICS=1, so that it fails rather than skips if anything is missing.
-#   tests/real_metrics.sh            (LDPRUNER_METRICS_VENV=/path reuses a venv made by an earlier run)
+#   tests/real_metrics.sh            (LDPRUNER_METRICS_VENV=/path makes the venv there and keeps it, or reuses one made there)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-venv="${LDPRUNER_METRICS_VENV:-$(mktemp -d)/venv}"
+if [ -n "${LDPRUNER_METRICS_VENV:-}" ]; then venv="$LDPRUNER_METRICS_VENV"
+else                                    # a venv of its own, 5.5 GB: removed when the run ends, passed or failed
+  tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT; venv="$tmp/venv"
+fi
 if [ ! -x "$venv/bin/python" ]; then
   case "$(uname -m)" in aarch64|arm64) pair="torch==2.9.1 torchvision==0.24.1" ;; *) pair="torch==2.14.1 torchvision==0.29.1" ;; esac
   python3 -m venv "$venv"
