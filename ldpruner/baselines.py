@@ -13,10 +13,10 @@ from .tasks import task_latents
 from .latents import SD_SCHEDULER_CONFIG
 from .operators import find_operators, modified
 from .scoring import OperatorScores
-from .criteria import register_criterion
+from .criteria import Criterion, register_criterion
 
 # %% auto #0
-__all__ = ['calibration_set', 'predict_noise', 'output_loss_scores', 'output_loss_criterion']
+__all__ = ['calibration_set', 'predict_noise', 'output_loss_scores', 'OutputLoss', 'output_loss_criterion']
 
 # %% ../nbs/13_baselines.ipynb #4cf1509f
 def calibration_set(ldm,            # a model of a reference task
@@ -69,17 +69,24 @@ def output_loss_scores(ldm,                    # a model of a reference task
 
 # %% ../nbs/13_baselines.ipynb #941577db
 @register_criterion("output-loss", "LAPTOP-Diff: mean squared change of the noise prediction on the task's calibration set")
+class OutputLoss(Criterion):
+    "LAPTOP-Diff's output loss: how much the noise prediction on the task's calibration set changes when the operator is modified."
+    calibration: int = 64   # task samples the loss is measured on
+    seed: int = 0           # the seed of the calibration set
+
+    def score(self, ldm, operators, path=None, progress: bool = True) -> OperatorScores:
+        "The output loss of `operators` of `ldm` (a model of a reference task, which brings its calibration data)."
+        if ldm.extras.get("task") is None:
+            raise LDPrunerError(f"--criterion output-loss calibrates on the task's own data, which {ldm.name} does not come with "
+                                "(the reference models and models pruned from them do)")
+        return output_loss_scores(ldm, operators, n=self.calibration, seed=self.seed, progress=progress)
+
 def output_loss_criterion(ldm,            # a model of a reference task
                           operators,      # the operators to score
-                          options: dict,  # the command line's options: calibration, seed, progress
+                          options: dict,  # a run's settings: calibration, seed, progress
                          ) -> OperatorScores:
-    "LAPTOP-Diff's output loss of `operators` on `options['calibration']` task samples (seeded by `options['seed']`)."
-    if ldm.extras.get("task") is None:
-        raise LDPrunerError(f"--criterion output-loss calibrates on the task's own data, which {ldm.name} does not come with "
-                            "(the reference models and models pruned from them do)")
-    return output_loss_scores(ldm, operators, n=options.get("calibration", 64), seed=options.get("seed", 0),
-                              progress=options.get("progress", True))
-
+    "`OutputLoss`'s scores with its settings taken from a run's `options` (the function form notebooks call)."
+    return OutputLoss.from_options(options).score(ldm, operators, progress=options.get("progress", True))
 
 # %% ../nbs/13_baselines.ipynb #f59c20b9
 _MOVED = {**{n: "ldpruner.bksdm" for n in ("BK_SDM_VARIANTS", "bk_sdm_config", "bk_sdm_unet", "bk_sdm_feature_map")},

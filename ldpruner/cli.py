@@ -13,12 +13,12 @@ from .core import (LDPrunerError, Stopped, atomic_dir, atomic_file, atomic_path,
                            recover_hidden, release_locks, stop_on_signals,
                            model_fingerprint, out_of_memory, resolve_device, resolve_dtype, write_json)
 from .operators import find_operators, operator_counts, OPERATOR_TYPES
-from .pruning import is_pruned_dir, prune, record_of, save_pruned_model
+from .pruning import check_plan_choice, is_pruned_dir, prune, record_of, save_pruned_model
 from .references import REFERENCES, load_model
 from .report import bench, format_bench, format_reuse_bench, history_csv, write_report
 from .blockreuse import block_costs
 from .reuse import REUSE_METHODS, check_reuse, deepcache_for_target, dipgo_for_target, load_reuse, reusing, sampling_speedup, save_reuse
-from .scoring import FORMULAS, PROTOCOLS, OperatorScores, distributed_rank_world, plot_importance
+from .scoring import FORMULAS, PROTOCOLS, OperatorScores, distributed_rank_world, plot_importance, protocol_settings
 from .finetune import (DistillConfig, LR_SCHEDULES, OPTIMIZERS, RECIPES, check_optimizer, check_precision, distill,
                                plot_history)
 from .rounds import prune_in_rounds
@@ -116,13 +116,12 @@ def _check_prune_args(a):
         if a.k is not None or a.speedup is not None or a.scores is not None: raise LDPrunerError("--operators takes no --scores, --k or --speedup")
         return
     if a.scores is None: raise LDPrunerError("give --scores FILE with --k or --speedup, or --operators NAME ...")
-    if (a.k is None) == (a.speedup is None): raise LDPrunerError("give exactly one of --k or --speedup")
+    check_plan_choice(a.k, a.speedup)
     a.scores_loaded = sc = OperatorScores.load(a.scores)
     if not sc.complete:
         raise LDPrunerError(f"{a.scores} is incomplete ({len(sc.operators)} of {len(sc.plan)} operators scored): run the same "
                             "`ldpruner score` command again to resume it")
-    if a.k is not None and a.k > len(sc.operators):
-        raise LDPrunerError(f"--k {a.k} is larger than the number of candidate operators in {a.scores} ({len(sc.operators)})")
+    check_plan_choice(a.k, a.speedup, len(sc.operators))
     sc.score(a.formula)                                # a formula the scores' criterion does not answer: one line, now
 
 def cmd_prune(a,  # the parsed command line
@@ -179,9 +178,7 @@ def cmd_run(a,  # the parsed command line
     check_paths({"--clip": a.clip})
     a.output = check_output(a.output, "dir", a.overwrite)
     ldm = _load(a.model, a)
-    n = len(find_operators(ldm.unet, a.types))
-    if cfg.k is not None and cfg.k > n:          # found before the output folder exists
-        raise LDPrunerError(f"--k {cfg.k} is larger than the number of candidate operators ({n})")
+    check_plan_choice(cfg.k, cfg.speedup, len(find_operators(ldm.unet, a.types)))   # before the output folder exists
     t0, base = time.time(), _base_of(a.model, ldm)
     if a.overwrite and a.output.exists() and launched_world() == 1:
         with atomic_dir(a.output) as fresh: r = run_pipeline(ldm, cfg, fresh, base)   # afresh: the old folder stays until the new run is whole
@@ -429,7 +426,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _fix_types(a):
     if getattr(a, "types", None) == ["all"]: a.types = "all"
     if getattr(a, "protocol", None):                 # --n and --steps given win over the protocol's
-        a.n, a.steps = a.n or PROTOCOLS[a.protocol]["n"], a.steps or PROTOCOLS[a.protocol]["steps"]
+        proto = protocol_settings(a.protocol, a.n, a.steps)
+        a.n, a.steps = proto["n"], proto["steps"]
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None):
     print(f"ldpruner: warning: {str(message).splitlines()[0]}", file=sys.stderr)

@@ -11,9 +11,9 @@ import torch
 from .core import LDPrunerError, atomic_file, stored_fingerprint, write_json
 from .models import cast
 from .operators import find_operators
-from .pruning import prune, record_of, save_pruned_model
+from .pruning import check_plan_choice, prune, record_of, save_pruned_model
 from .report import bench, history_csv, write_report
-from .scoring import PROTOCOLS, distributed_rank_world, plot_importance
+from .scoring import distributed_rank_world, plot_importance, protocol_settings
 from .criteria import check_formula, get_criterion
 from .finetune import DistillConfig, distill, plot_history
 from .rounds import prune_in_rounds
@@ -52,17 +52,21 @@ class RunConfig:
     clip: str | None = None            # a CLIP model folder: both models' CLIP score in the report
 
     def __post_init__(self):
-        if self.protocol not in PROTOCOLS: raise LDPrunerError(f"protocol '{self.protocol}': one of {', '.join(PROTOCOLS)}")
-        self.n, self.steps = self.n or PROTOCOLS[self.protocol]["n"], self.steps or PROTOCOLS[self.protocol]["steps"]
-        if self.k is not None and self.speedup is not None: raise LDPrunerError("give one of --k or --speedup (k or speedup), not both")
+        proto = protocol_settings(self.protocol, self.n, self.steps)
+        self.n, self.steps = proto["n"], proto["steps"]
         if self.k is None and self.speedup is None: self.speedup = 1.5
+        check_plan_choice(self.k, self.speedup)
         if self.rounds_distill and not self.rounds: raise LDPrunerError("--rounds-distill goes with --rounds (the distillation between rounds)")
         check_formula(self.criterion, self.formula)
 
     def scoring_options(self, path=None, progress: bool = True) -> dict:
-        "The options a criterion's `score` takes."
+        "The run's settings a criterion may take (each takes the ones it declares), with how the call runs (`path`, `progress`)."
         return dict(protocol=self.protocol, n=self.n, steps=self.steps, guidance=self.guidance, seed=self.seed,
                     calibration=self.calibration, prompts=self.prompts, path=path, progress=progress)
+
+    def criterion_object(self):
+        "The registered criterion with its typed settings taken from this run's."
+        return get_criterion(self.criterion).from_options(self.scoring_options())
 
 
 # %% ../nbs/19b_pipeline.ipynb #b866fa71
@@ -82,11 +86,11 @@ def score_model(ldm,                    # the model bundle
                 progress: bool = True,  # show a progress bar
                ):
     "Scores of `ldm`'s operators by `config`'s criterion, sharded over torchrun's processes where the criterion can be."
-    crit = get_criterion(config.criterion)
+    crit = config.criterion_object()
     if launched_world() > 1:
         if not crit.shards: raise LDPrunerError(f"--criterion {crit.name} runs in one process; only ld-pruner scoring shards over torchrun")
         join_torchrun()
-    sc = crit.score(ldm, find_operators(ldm.unet, config.types), config.scoring_options(path, progress))
+    sc = crit.score(ldm, find_operators(ldm.unet, config.types), path=path, progress=progress)
     if (sc.criterion, sc.model_fingerprint) != (crit.name, stored_fingerprint(ldm)):     # a criterion names and fingerprints its own scores
         raise LDPrunerError(f"criterion {crit.name} returned scores named {sc.criterion!r} for model {sc.model_fingerprint!r}: a criterion's "
                             "scores carry its registered name and `stored_fingerprint(ldm)`")
@@ -146,12 +150,11 @@ def run_pipeline(ldm,                    # the model bundle
     with atomic_file(out / "importance.png", "wb") as f: fig.savefig(f, format="png", dpi=120)
     close_figure(fig)
     inputs = ldm.unet_inputs(config.batch)
-    if config.k is not None and config.k > len(sc.operators):
-        raise LDPrunerError(f"--k {config.k} is larger than the number of candidate operators ({len(sc.operators)}); the scores are kept for a rerun")
+    check_plan_choice(config.k, config.speedup, len(sc.operators))   # the scores stay for a rerun
     if config.rounds:
         between = DistillConfig(steps=config.rounds_distill, seed=config.seed, save_every=10**9) if config.rounds_distill else None
-        pruned = prune_in_rounds(ldm, k=config.k, speedup=config.speedup, per_round=config.rounds, criterion=config.criterion,
-                                 options=config.scoring_options(progress=progress), formula=config.formula, types=config.types,
+        pruned = prune_in_rounds(ldm, k=config.k, speedup=config.speedup, per_round=config.rounds, criterion=config.criterion_object(),
+                                 options=dict(progress=progress), formula=config.formula, types=config.types,
                                  between=between, scores_dir=out / "rounds", inputs=inputs, scores=sc)
     else: pruned = prune(ldm.unet, sc, k=config.k, speedup=config.speedup, formula=config.formula, inputs=inputs,
                          fingerprint=ldm.extras.get("fingerprint"))

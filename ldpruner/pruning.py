@@ -20,10 +20,11 @@ from .operators import Bypass, Operator, find_operators, get_operator, replaceme
 from .scoring import OperatorScores
 
 # %% auto #0
-__all__ = ['RECORD_KEY', 'WEIGHTS_NAME', 'PLAN_NAME', 'CONFIG_NAME', 'PLAIN_NAME', 'apply_plan', 'ranked_operators', 'lowest_k',
-           'PrunedUNet2DConditionModel', 'PrunedUNet2DModel', 'pruned_class', 'PruneRecord', 'record_of', 'as_pruned',
-           'prune', 'save_pruned', 'is_pruned_dir', 'load_pruned', 'renumber_ip_adapter', 'drop_pruned_keys',
-           'plain_units', 'plain_config', 'plain_state_dict', 'ranked_plain_units', 'plain_unet', 'save_pruned_model']
+__all__ = ['RECORD_KEY', 'WEIGHTS_NAME', 'PLAN_NAME', 'CONFIG_NAME', 'PLAIN_NAME', 'apply_plan', 'ranked_operators',
+           'check_plan_choice', 'lowest_k', 'PrunedUNet2DConditionModel', 'PrunedUNet2DModel', 'pruned_class',
+           'PruneRecord', 'record_of', 'as_pruned', 'prune', 'save_pruned', 'is_pruned_dir', 'load_pruned',
+           'renumber_ip_adapter', 'drop_pruned_keys', 'plain_units', 'plain_config', 'plain_state_dict',
+           'ranked_plain_units', 'plain_unet', 'save_pruned_model']
 
 # %% ../nbs/06_pruning.ipynb #f08c4034
 _BRANCH_NORM = {"attn1": "norm1", "attn2": "norm2", "ff": "norm3"}
@@ -58,12 +59,22 @@ def ranked_operators(scores: OperatorScores,  # `OperatorScores` of the model
     sc = scores.score(formula)
     return [scores.operator(n) for n in scores.ranking(formula) if sc[n] != float("inf") and sc[n] == sc[n]]
 
+def check_plan_choice(k: int | None = None,          # remove this many operators
+                      speedup: float | None = None,  # or remove operators until the measured speedup reaches this
+                      candidates: int | None = None,  # how many operators there are to choose from (when known)
+                     ):
+    "The one check of a plan's size, wherever a plan is chosen (`prune`, rounds, `run`, the CLI): exactly one of `k` and `speedup`, each in range."
+    if (k is None) == (speedup is None): raise LDPrunerError("give exactly one of k or speedup (--k or --speedup)")
+    if speedup is not None and not speedup > 1: raise LDPrunerError(f"speedup must be above 1 (got {speedup})")
+    if k is not None and k < 1: raise LDPrunerError(f"k must be at least 1 (got {k})")
+    if k is not None and candidates is not None and k > candidates:
+        raise LDPrunerError(f"k={k} is larger than the number of candidate operators ({candidates})")
+
 def lowest_k(ranked,  # operators, least important first
              k: int,  # how many to take
             ) -> list[Operator]:
     "The plan of `k` operators taken from `ranked` in order, nesting resolved."
-    if k < 1: raise LDPrunerError(f"k must be at least 1 (got {k})")
-    if k > len(ranked): raise LDPrunerError(f"k={k} is larger than the number of candidate operators ({len(ranked)})")
+    check_plan_choice(k, candidates=len(ranked))
     plan = []
     for op in ranked:
         plan = _add(plan, op)
@@ -227,7 +238,7 @@ def prune(unet,                            # the U-Net to prune (left unchanged)
     `inputs` are what speed is measured on (default: `unet_inputs(unet)`); `fingerprint` names the model as stored when
     `unet` is a cast or moved copy of it."""
     if isinstance(scores_or_names, OperatorScores):
-        if (k is None) == (speedup is None): raise LDPrunerError("give exactly one of k or speedup with scores")
+        check_plan_choice(k, speedup)
         if not scores_or_names.complete:
             raise LDPrunerError(f"these scores are incomplete ({len(scores_or_names.operators)} of {len(scores_or_names.plan)} operators): "
                                 "run the same `ldpruner score` command again to resume them")
@@ -239,7 +250,6 @@ def prune(unet,                            # the U-Net to prune (left unchanged)
             plan = _prefixes(ranked[:k])[-1] if plain else lowest_k(ranked, k)
             pruned, report = _copy_pruned(unet, plan), dict(k=k)
         else:
-            if speedup <= 1: raise LDPrunerError(f"speedup must be above 1 (got {speedup})")
             pruned, report = _by_speedup(unet, ranked, speedup, inputs or unet_inputs(unet), repeats)
         report["formula"] = formula
     else:

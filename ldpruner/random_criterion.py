@@ -8,11 +8,11 @@ import torch
 from .core import model_fingerprint, stored_fingerprint
 from .operators import find_operators
 from .scoring import OperatorScores
-from .criteria import register_criterion
+from .criteria import Criterion, register_criterion
 
 
 # %% auto #0
-__all__ = ['random_scores', 'random_criterion']
+__all__ = ['random_scores', 'RandomCriterion', 'random_criterion']
 
 # %% ../nbs/17a_random_criterion.ipynb #f037ea67
 def random_scores(unet,                          # the U-Net
@@ -29,10 +29,18 @@ def random_scores(unet,                          # the U-Net
     return sc
 
 @register_criterion("random", "seeded random scores: the floor any criterion must beat")
+class RandomCriterion(Criterion):
+    "Seeded random scores: a plan chosen by chance, the floor any criterion must beat."
+    seed: int = 0   # the seed of the draws
+
+    def score(self, ldm, operators, path=None, progress: bool = True) -> OperatorScores:
+        "Random scores of `operators`, named and fingerprinted as `ldm`'s stored model."
+        return random_scores(ldm.unet, operators, seed=self.seed, fingerprint=stored_fingerprint(ldm))
+
 def random_criterion(ldm,            # the model bundle
                      operators,      # the operators to score
-                     options: dict,  # the command line's options: seed
+                     options: dict,  # a run's settings: seed
                     ) -> OperatorScores:
-    "Random scores of `operators`, seeded by `options['seed']`."
-    return random_scores(ldm.unet, operators, seed=options.get("seed", 0), fingerprint=stored_fingerprint(ldm))   # names and fingerprints its own scores
+    "`RandomCriterion`'s scores, seeded by `options['seed']` (the function form)."
+    return RandomCriterion.from_options(options).score(ldm, operators)
 

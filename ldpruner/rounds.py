@@ -8,10 +8,10 @@ import copy, warnings
 from pathlib import Path
 from .bench import count_params
 from .core import LDPrunerError, model_fingerprint
-from .criteria import check_formula, get_criterion
+from .criteria import Criterion, check_formula, get_criterion
 from .finetune import distill
 from .operators import find_operators, resolve_nesting
-from .pruning import PruneRecord, _add, _grow_until, _replace_operators, as_pruned, ranked_operators, record_of
+from .pruning import PruneRecord, check_plan_choice, _add, _grow_until, _replace_operators, as_pruned, ranked_operators, record_of
 from .tasks import task_latents
 
 # %% auto #0
@@ -24,15 +24,15 @@ def _round_ldm(ldm, unet):
     rl.extras["fingerprint"] = model_fingerprint(unet)
     return rl
 
-def _round_scores(ldm, unet, criterion, options, types, scores_dir):
+def _round_scores(ldm, unet, criterion: Criterion, progress, types, scores_dir):
     "(scores of `unet`'s remaining operators, the seconds they cost), kept in (and resumed from) `scores_dir` under the model's fingerprint."
     rl = _round_ldm(ldm, unet)
-    opts = dict(options)
+    path = None
     if scores_dir is not None:
         Path(scores_dir).mkdir(parents=True, exist_ok=True)
-        opts["path"] = Path(scores_dir) / f"{criterion}-{rl.extras['fingerprint'][:16]}.json"
-    sc = get_criterion(criterion).score(rl, find_operators(unet, types), opts)     # it names and fingerprints its own scores
-    if scores_dir is not None and not opts["path"].exists(): sc.save(opts["path"])   # for criteria that keep no file themselves
+        path = Path(scores_dir) / f"{criterion.name}-{rl.extras['fingerprint'][:16]}.json"
+    sc = criterion.score(rl, find_operators(unet, types), path=path, progress=progress)     # it names and fingerprints its own scores
+    if path is not None and not path.exists(): sc.save(path)   # for criteria that keep no file themselves
     return sc, sc.seconds
 
 # %% ../nbs/19_rounds.ipynb #2ae3bd0d
@@ -40,8 +40,8 @@ def prune_in_rounds(ldm,                              # the model bundle (its U-
                     k: int | None = None,             # remove this many operators in all
                     speedup: float | None = None,     # or remove operators until the measured U-Net speedup reaches this
                     per_round: int = 10,              # operators removed a round
-                    criterion: str = "ld-pruner",     # a registered criterion
-                    options: dict | None = None,      # the criterion's options (n, steps, guidance, seed, prompts, progress)
+                    criterion: str | Criterion = "ld-pruner",  # a registered criterion's name, or a criterion with its settings
+                    options: dict | None = None,      # with a name: the run's settings the criterion takes (n, steps, guidance, seed, prompts), and progress
                     formula: str = "sum",             # score formula
                     types=None,                       # operator types to score (default: the paper's)
                     between=None,                     # a `DistillConfig`: a short distillation from the original after each round but the last
@@ -54,11 +54,11 @@ def prune_in_rounds(ldm,                              # the model bundle (its U-
                    ):
     """A pruned copy of `ldm.unet`, its operators removed `per_round` at a time, the rest re-scored on the pruned model
     each round: `k` operators in all, or enough to reach a measured `speedup`."""
-    if (k is None) == (speedup is None): raise LDPrunerError("give exactly one of k or speedup")
+    check_plan_choice(k, speedup)
     if per_round < 1: raise LDPrunerError(f"per_round must be at least 1 (got {per_round})")
-    if speedup is not None and speedup <= 1: raise LDPrunerError(f"speedup must be above 1 (got {speedup})")
-    check_formula(criterion, formula)
     options = {"progress": False, **(options or {})}
+    if isinstance(criterion, str): criterion = get_criterion(criterion).from_options(options)
+    check_formula(criterion.name, formula)
     orig = ldm.unet
     inputs = inputs or ldm.unet_inputs()
     if between is not None and data is None:
@@ -68,7 +68,7 @@ def prune_in_rounds(ldm,                              # the model bundle (its U-
         if scores is not None and not rounds:
             scores.check_model(orig, ldm.extras.get("fingerprint"))
             sc, seconds = scores, scores.seconds
-        else: sc, seconds = _round_scores(ldm, current, criterion, options, types, scores_dir)
+        else: sc, seconds = _round_scores(ldm, current, criterion, options["progress"], types, scores_dir)
         ranked = ranked_operators(sc, formula)
         if not ranked: break
         before = list(plan)
@@ -93,7 +93,7 @@ def prune_in_rounds(ldm,                              # the model bundle (its U-
     report = dict(k=k) if k is not None else dict(target_speedup=speedup, measured_speedup=measured)
     if speedup is not None and measured < speedup:
         warnings.warn(f"target speedup {speedup} not reached: measured {measured:.2f}x with {len(plan)} operators")
-    report.update(formula=formula, criterion=criterion, per_round=per_round, distilled_between=between is not None,
+    report.update(formula=formula, criterion=criterion.name, per_round=per_round, distilled_between=between is not None,
                   rounds=rounds, scoring_seconds=sum(r["scoring_seconds"] for r in rounds),
                   operators=len(resolve_nesting(plan)), params_original=count_params(orig), params_pruned=count_params(current))
     return as_pruned(current, PruneRecord([o.to_dict() for o in resolve_nesting(plan)], report=report))

@@ -11,15 +11,15 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 from .core import LDPrunerError, fault_point, is_ldpruner_file, model_fingerprint, stored_fingerprint, write_json
-from .criteria import check_formula, register_criterion
+from .criteria import Criterion, check_formula, register_criterion
 from .latents import generate_latents
 from .latents import make_scheduler
 from .operators import Operator, find_operators, modified
 
 # %% auto #0
 __all__ = ['FORMULAS', 'LD_PARTS', 'PROTOCOLS', 'TYPE_COLOURS', 'ld_distances', 'combine', 'ld_score', 'OperatorScores',
-           'score_operators', 'merge_scores', 'distributed_rank_world', 'score_operators_distributed', 'diverse_subset',
-           'ld_pruner_scores', 'stage_of', 'plot_importance']
+           'score_operators', 'merge_scores', 'distributed_rank_world', 'score_operators_distributed',
+           'protocol_settings', 'diverse_subset', 'LDPruner', 'ld_pruner_scores', 'stage_of', 'plot_importance']
 
 # %% ../nbs/04_scoring.ipynb #2879daa2
 FORMULAS = {"sum": lambda a, s: a + s, "product": lambda a, s: a * s, "avg": lambda a, s: a, "std": lambda a, s: s}
@@ -256,6 +256,15 @@ PROTOCOLS = {
     "fast": dict(n=1, steps=4, conditions=4),       # 4 conditions chosen for diversity, 1 latent each, 4 steps
 }
 
+def protocol_settings(protocol: str = "full",   # a protocol's name (`PROTOCOLS`)
+                      n: int | None = None,      # latents per condition given (wins over the protocol's)
+                      steps: int | None = None,  # denoising steps given (win over the protocol's)
+                     ) -> dict:
+    "The one place a protocol's defaults are resolved: {n, steps, conditions}, what was given winning."
+    if protocol not in PROTOCOLS: raise LDPrunerError(f"protocol '{protocol}': one of {', '.join(PROTOCOLS)}")
+    proto = PROTOCOLS[protocol]
+    return dict(n=n or proto["n"], steps=steps or proto["steps"], conditions=proto["conditions"])
+
 def diverse_subset(cond,  # a `Conditioning` of C conditions
                    m: int,  # how many to keep
                   ) -> list[int]:
@@ -272,25 +281,35 @@ def diverse_subset(cond,  # a `Conditioning` of C conditions
 # %% ../nbs/04_scoring.ipynb #ce3b1bfb
 @register_criterion("ld-pruner", "LD-Pruner: how far the latents' mean and spread move when the operator is modified (Algorithm 1)",
                     formulas=tuple(FORMULAS), shards=True)
+class LDPruner(Criterion):
+    "LD-Pruner's criterion (Algorithm 1): each operator's score is how far the generated latents' mean and spread move when it is modified."
+    protocol: str = "full"          # full or fast (`PROTOCOLS`): the defaults of n, steps and how many conditions
+    n: int | None = None            # latents per condition (default: the protocol's)
+    steps: int | None = None        # denoising steps (default: the protocol's)
+    guidance: float = 3.0           # classifier-free guidance scale
+    seed: int = 0                   # the seed of the initial noise
+    prompts: list | None = None     # the conditions (default: the model's own)
+
+    def score(self, ldm, operators, path=None, progress: bool = True) -> OperatorScores:
+        "LD-Pruner's scores of `operators` of `ldm`, resumed from and kept in `path`, sharded over torchrun's processes."
+        proto = protocol_settings(self.protocol, self.n, self.steps)
+        cond, uncond = ldm.conditions(self.prompts)
+        names = ldm.condition_names(self.prompts)
+        if ldm.conditional and uncond is None and self.guidance != 1.0:
+            raise LDPrunerError("the embeddings file has no empty-prompt tensors (uncond.*) for guidance: add them, or pass --guidance 1")
+        if cond is not None and proto["conditions"]:
+            keep = diverse_subset(cond, proto["conditions"])
+            cond, names = cond[keep], [names[i] for i in keep]
+        return score_operators_distributed(ldm.unet, operators, cond, uncond, n=proto["n"], steps=proto["steps"],
+                                           guidance_scale=self.guidance, seed=self.seed, scheduler=ldm.scheduler,
+                                           condition_names=names, path=path, progress=progress, fingerprint=stored_fingerprint(ldm))
+
 def ld_pruner_scores(ldm,            # the model bundle
                      operators,      # the operators to score
-                     options: dict,  # the command line's scoring options: protocol, n, steps, guidance, seed, prompts, path, progress
+                     options: dict,  # a run's settings: protocol, n, steps, guidance, seed, prompts; and path, progress
                     ) -> OperatorScores:
-    "LD-Pruner's scores of `operators` of `ldm` under the command line's `options` (protocol, n, steps, guidance, seed, prompts, path, progress)."
-    prompts, guidance = options.get("prompts"), options.get("guidance", 3.0)
-    proto = PROTOCOLS[options.get("protocol", "full")]
-    cond, uncond = ldm.conditions(prompts)
-    names = ldm.condition_names(prompts)
-    if ldm.conditional and uncond is None and guidance != 1.0:
-        raise LDPrunerError("the embeddings file has no empty-prompt tensors (uncond.*) for guidance: add them, or pass --guidance 1")
-    if cond is not None and proto["conditions"]:
-        keep = diverse_subset(cond, proto["conditions"])
-        cond, names = cond[keep], [names[i] for i in keep]
-    return score_operators_distributed(ldm.unet, operators, cond, uncond, n=options.get("n") or proto["n"],
-                                       steps=options.get("steps") or proto["steps"], guidance_scale=guidance,
-                                       seed=options.get("seed", 0), scheduler=ldm.scheduler, condition_names=names,
-                                       path=options.get("path"), progress=options.get("progress", True),
-                                       fingerprint=stored_fingerprint(ldm))
+    "`LDPruner`'s scores with its settings taken from a run's `options` (the function form notebooks call)."
+    return LDPruner.from_options(options).score(ldm, operators, options.get("path"), options.get("progress", True))
 
 # %% ../nbs/04_scoring.ipynb #2d37bf84
 TYPE_COLOURS = {"ResnetBlock2D": "#1f77b4", "Transformer2DModel": "#ff7f0e", "BasicTransformerBlock": "#2ca02c",

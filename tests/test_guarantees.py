@@ -116,7 +116,7 @@ CASES = [
     (["eval", "pruned", "--prompt", "a cat", "--n", "2"], "unconditional model"),
     (["score", "--seed", str(2**64), "-o", NEW], "out of range"),                             # too large for torch
     (["run", "--k", "-1", "-o", NEW], "out of range"),
-    (["run", "--k", "3", "--speedup", "2", "-o", NEW], "one of --k or --speedup"),
+    (["run", "--k", "3", "--speedup", "2", "-o", NEW], "exactly one of k or speedup (--k or --speedup)"),
     (["run", "--speedup", "1", "-o", NEW], "above 1"),
     (["run", "--k", "1000", "-o", NEW], "larger than the number of candidate operators"),   # before -o is made
     (["run", "--batch", "0", "-o", NEW], "out of range"),

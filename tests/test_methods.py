@@ -5,21 +5,28 @@ import pytest
 from conftest import FAST, ldpruner_inproc as ldpruner, bad_inproc
 
 
+def readme_criterion_code() -> str:
+    "The Python block of the README's 'Add a method' section, as a reader copies it."
+    from pathlib import Path
+    text = (Path(__file__).parents[1] / "README.md").read_text()
+    section = text[text.index("## Add a method"):]
+    return section[section.index("```python") + len("```python"):section.index("```", section.index("```python") + 3)]
+
+
 @pytest.fixture
 def toy_criterion():
-    "A criterion registered by a plug-in's one function: each operator's parameter count."
-    from ldpruner.core import stored_fingerprint
-    from ldpruner.criteria import CRITERIA, register_criterion
-    from ldpruner.scoring import OperatorScores
-
-    @register_criterion("param-count", "the operator's parameter count (a toy)")
-    def param_count(ldm, operators, options):
-        sc = OperatorScores(stored_fingerprint(ldm), dict(criterion="param-count"), ["size"], criterion="param-count", parts=["params"])
-        for op in operators:
-            sc.add(op, [float(sum(p.numel() for p in ldm.unet.get_submodule(op.name).parameters()))])
-        return sc
+    "The README's criterion, a class with one typed setting, registered by running the README's own code."
+    from ldpruner.criteria import CRITERIA
+    exec(compile(readme_criterion_code(), "README.md", "exec"), {})
     yield "param-count"
     del CRITERIA["param-count"]
+
+
+def test_the_readme_criterion_is_a_strategy_object(toy_criterion):
+    from ldpruner.criteria import get_criterion
+    cls = get_criterion(toy_criterion)
+    assert cls.settings() == {"scale": 1.0} and cls(scale=2.0).scale == 2.0
+    assert cls.from_options(dict(scale=3.0, n=4, steps=None)).scale == 3.0
 
 
 def test_a_registered_criterion_is_offered_by_the_cli(toy_criterion, tmp_path):
@@ -35,11 +42,11 @@ def test_a_registered_criterion_is_offered_by_the_cli(toy_criterion, tmp_path):
 
 def test_formula_of_ld_pruner_refused_on_output_loss(tmp_path):
     bad_inproc(["score", "tiny-uig", "--criterion", "output-loss", "--formula", "product", "-o", tmp_path / "s.json"],
-               tmp_path, "one score per operator")
+               tmp_path, "not one that output-loss scores answer")
     r = ldpruner("score", "tiny-uig", "--criterion", "random", "-o", tmp_path / "r.json")
     assert r.returncode == 0, r.stderr
     bad_inproc(["prune", "tiny-uig", "--scores", tmp_path / "r.json", "--k", "2", "--formula", "std", "-o", tmp_path / "p"],
-               tmp_path, "these are random scores")
+               tmp_path, "not one that random scores answer")
 
 
 def test_bk_sdm_small_end_to_end(tmp_path):
