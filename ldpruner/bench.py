@@ -8,10 +8,11 @@ import platform, statistics, time
 
 import torch
 from .conditioning import synthetic_conditioning
+from .denoisers import is_transformer, latent_shape, model_inputs
 
 # %% auto #0
-__all__ = ['count_params', 'unet_inputs', 'device_name', 'interleaved_medians', 'compare_latency', 'latency_profile',
-           'predicted_speedup']
+__all__ = ['count_params', 'unet_inputs', 'inputs_device', 'device_name', 'interleaved_medians', 'compare_latency',
+           'latency_profile', 'predicted_speedup']
 
 # %% ../nbs/05_bench.ipynb #a6f0bf47
 def count_params(model: torch.nn.Module,  # a torch module
@@ -26,14 +27,15 @@ def unet_inputs(unet,               # a diffusers U-Net
                 conditioning=None,  # a real conditioning to use instead of a synthetic one
                ) -> dict:
     "A seeded forward-pass input for `unet` (batch 2 = one latent with classifier-free guidance), with its family's conditioning."
-    g = torch.Generator().manual_seed(seed)
-    c, p = unet.config, next(unet.parameters())
-    size = (c.sample_size,) * 2 if isinstance(c.sample_size, int) else tuple(c.sample_size)
-    inp = dict(sample=torch.randn(batch, c.in_channels, *size, generator=g).to(p.device, p.dtype),
-               timestep=torch.full((batch,), 500, device=p.device))
+    g, p = torch.Generator().manual_seed(seed), next(unet.parameters())
+    x = torch.randn(batch, *latent_shape(unet), generator=g).to(p.device, p.dtype)
     cond = synthetic_conditioning(unet, batch, seq_len, seed + 1) if conditioning is None else conditioning.to(p.device, p.dtype)
-    if cond is not None: inp.update(cond.unet_kwargs())
-    return inp
+    return model_inputs(unet, x, torch.full((batch,), 500, device=p.device), cond, guidance_scale=3.0)
+
+def inputs_device(inputs: dict,  # keyword arguments of a forward pass
+                 ) -> torch.device:
+    "The device of a forward pass's inputs (its first tensor's)."
+    return next(v.device for v in inputs.values() if torch.is_tensor(v))
 
 def device_name(device=None,  # a torch device (default: CPU)
                ) -> str:
@@ -71,7 +73,7 @@ def compare_latency(models: dict,       # {name: model} to time on the same inpu
                    ) -> dict:
     "{name: median seconds per forward} for `models` timed interleaved on the same `inputs`."
     runs = {n: (lambda m=m: m(**inputs)) for n, m in models.items()}
-    return interleaved_medians(runs, repeats, warmup, device=inputs["sample"].device)
+    return interleaved_medians(runs, repeats, warmup, device=inputs_device(inputs))
 
 # %% ../nbs/05_bench.ipynb #4477ee96
 @torch.no_grad()
@@ -82,7 +84,7 @@ def latency_profile(unet,               # the U-Net
                     warmup: int = 3,    # untimed calls first
                    ) -> dict:
     "{name: median seconds spent inside that module per forward pass of `unet`}."
-    device, names = inputs["sample"].device, list(names)
+    device, names = inputs_device(inputs), list(names)
     acc, start, handles = {n: 0.0 for n in names}, {}, []
     def pre(n):
         def f(mod, args):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 from .core import LDPrunerError
+from .denoisers import is_transformer, requirements as transformer_requirements
 
 # %% auto #0
 __all__ = ['Conditioning', 'as_conditioning', 'requirements', 'check_conditioning', 'synthetic_conditioning', 'save_embeddings',
@@ -18,11 +19,13 @@ __all__ = ['Conditioning', 'as_conditioning', 'requirements', 'check_conditionin
 # %% ../nbs/14_conditioning.ipynb #b5eba703
 @dataclass
 class Conditioning:
-    "A batch of what a U-Net takes besides sample and timestep: text embeddings, SDXL's pooled embeddings and time ids, class labels."
+    "A batch of what a denoiser takes besides sample and timestep: text embeddings, SDXL's pooled embeddings and time ids, class labels; a transformer's pooled projections or text mask."
     encoder_hidden_states: torch.Tensor | None = None   # [B, L, D] cross-attention context
     text_embeds: torch.Tensor | None = None             # [B, P] SDXL's pooled text embedding
     time_ids: torch.Tensor | None = None                # [B, 6] SDXL's size and crop conditioning
     class_labels: torch.Tensor | None = None            # [B, D] AudioLDM's CLAP embedding
+    pooled_projections: torch.Tensor | None = None      # [B, P] SD3's and Flux's pooled text embedding
+    encoder_attention_mask: torch.Tensor | None = None  # [B, L] PixArt's and Sana's text mask (1 where a token is)
 
     def tensors(self) -> dict:
         "{field: tensor} of the parts present."
@@ -85,6 +88,7 @@ def requirements(unet,  # a diffusers U-Net
                 ) -> dict:
     "{part: shape after the batch dim} that `unet` needs; {} for an unconditional U-Net."
     from diffusers import UNet2DConditionModel
+    if is_transformer(unet): return transformer_requirements(unet)
     if not isinstance(unet, UNet2DConditionModel): return {}
     c, req = unet.config, {}
     audioldm_style = not isinstance(c.cross_attention_dim, int) and list(c.cross_attention_dim) == list(c.block_out_channels)
@@ -102,7 +106,8 @@ def requirements(unet,  # a diffusers U-Net
     return req
 
 _HOW = {"encoder_hidden_states": "text embeddings", "text_embeds": "SDXL's pooled text embeddings",
-        "time_ids": "SDXL's time ids", "class_labels": "class labels (AudioLDM's CLAP embedding)"}
+        "time_ids": "SDXL's time ids", "class_labels": "class labels (AudioLDM's CLAP embedding)",
+        "pooled_projections": "pooled text embeddings (SD3, Flux)", "encoder_attention_mask": "the text's attention mask (PixArt, Sana)"}
 
 def check_conditioning(unet,                        # the U-Net the conditioning is for
                        cond,                        # the conditioning
@@ -135,7 +140,7 @@ def synthetic_conditioning(unet,               # a diffusers U-Net
     out = {}
     for k, shape in req.items():
         shape = tuple(seq_len if s is None else s for s in shape)
-        out[k] = torch.randn(batch, *shape, generator=g)
+        out[k] = torch.ones(batch, *shape, dtype=torch.long) if k == "encoder_attention_mask" else torch.randn(batch, *shape, generator=g)
     if "time_ids" in out:
         h, w = (unet.config.sample_size,) * 2 if isinstance(unet.config.sample_size, int) else unet.config.sample_size
         out["time_ids"] = torch.tensor([8 * h, 8 * w, 0, 0, 8 * h, 8 * w], dtype=torch.float32).repeat(batch, 1)

@@ -8,6 +8,7 @@ import torch
 from diffusers import DDIMScheduler, UNet2DConditionModel
 from .core import LDPrunerError
 from .conditioning import Conditioning, as_conditioning, check_conditioning
+from .denoisers import denoiser_output, is_conditional, latent_shape, takes_unconditional, timestep_settings
 
 # %% auto #0
 __all__ = ['SD_SCHEDULER_CONFIG', 'make_scheduler', 'initial_noise', 'denoise', 'generate_latents']
@@ -50,15 +51,16 @@ def denoise(unet,                   # the U-Net
            ) -> torch.Tensor:
     "The scheduler loop from noise `x` to final latents; differentiable (`generate_latents` runs it without gradients)."
     sched = make_scheduler(scheduler.config, type(scheduler))
-    sched.set_timesteps(steps)
+    sched.set_timesteps(steps, **timestep_settings(sched, unet, tuple(x.shape[1:])))
     cond, uncond = as_conditioning(cond), as_conditioning(uncond)
     dtype = _unet_device_dtype(unet)[1]
-    x = x.float() * sched.init_noise_sigma             # the scheduler's arithmetic stays in float32 whatever the U-Net's dtype
-    cfg = cond is not None and guidance_scale != 1.0
-    kw = {} if cond is None else _guided(cond, uncond, cfg).to(dtype=dtype).unet_kwargs()
+    x = x.float() * getattr(sched, "init_noise_sigma", 1.0)   # float32 scheduler arithmetic; flow matching starts at the noise itself
+    cfg = cond is not None and guidance_scale != 1.0 and takes_unconditional(unet)
+    c = None if cond is None else _guided(cond, uncond, cfg).to(dtype=dtype)
+    scale = getattr(sched, "scale_model_input", lambda s, t: s)
     for t in sched.timesteps:
-        inp = sched.scale_model_input(torch.cat([x, x]) if cfg else x, t)
-        eps = unet(inp.to(dtype), t, **kw).sample.float()
+        inp = scale(torch.cat([x, x]) if cfg else x, t)
+        eps = denoiser_output(unet, inp.to(dtype), t, c, guidance_scale).float()
         if cfg:
             eu, ec = eps.chunk(2)
             eps = eu + guidance_scale * (ec - eu)
@@ -83,14 +85,13 @@ def generate_latents(unet,                                                   # t
     "Final latents `[C, n, *shape]` (float32, CPU) for C conditions (a `Conditioning` or text embeddings `[C, L, D]`; None: unconditional, C = 1)."
     scheduler = scheduler or make_scheduler()
     conditions, uncond = as_conditioning(conditions), as_conditioning(uncond)
-    conditional = isinstance(unet, UNet2DConditionModel)
-    if conditional and conditions is None: raise LDPrunerError("this U-Net is text-conditioned: give conditions (prompt embeddings)")
+    conditional = is_conditional(unet)
+    if conditional and conditions is None: raise LDPrunerError("this model is text-conditioned: give conditions (prompt embeddings)")
     check_conditioning(unet, conditions, "conditions")
-    if conditional and guidance_scale != 1.0:
+    if conditional and guidance_scale != 1.0 and takes_unconditional(unet):
         if uncond is None: raise LDPrunerError("classifier-free guidance needs `uncond` (the empty prompt's embedding); or use guidance 1")
         check_conditioning(unet, uncond, "uncond")
-    c = unet.config
-    shape = shape or (c.in_channels, *((c.sample_size,) * 2 if isinstance(c.sample_size, int) else c.sample_size))
+    shape = shape or latent_shape(unet)
     n_cond = 1 if conditions is None else len(conditions)
     device, dtype = _unet_device_dtype(unet)
     noise = initial_noise(n_cond, n, shape, seed).reshape(n_cond * n, *shape).to(device)

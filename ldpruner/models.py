@@ -13,6 +13,7 @@ from transformers import PreTrainedTokenizerFast
 from .core import LDPrunerError
 from .conditioning import Conditioning
 from .latents import SD_SCHEDULER_CONFIG, make_scheduler
+from .denoisers import is_conditional, is_transformer, latent_shape
 
 # %% auto #0
 __all__ = ['SD14_UNET_CONFIG', 'TINY_SD_CONFIG', 'TINY_UNCOND_CONFIG', 'SPECIAL_TOKENS', 'FAMILY_ENCODERS', 'SHAPE_WORDS',
@@ -39,7 +40,9 @@ def unet_from_config(config: dict,   # a diffusers U-Net config
                     ):
     "Build a diffusers U-Net from a plain config dict (with `_class_name` or conditional by default), seeded."
     config = dict(config)
-    cls = {"UNet2DModel": UNet2DModel, "UNet2DConditionModel": UNet2DConditionModel}[config.pop("_class_name", "UNet2DConditionModel")]
+    name = config.pop("_class_name", "UNet2DConditionModel")
+    import diffusers
+    cls = {"UNet2DModel": UNet2DModel, "UNet2DConditionModel": UNet2DConditionModel}.get(name) or getattr(diffusers, name)   # a transformer too
     if device == "meta":
         from accelerate import init_empty_weights
         with init_empty_weights(): return cls.from_config(config)
@@ -149,13 +152,10 @@ class LDM:
     family: str = "reference"                     # sd, sdxl, audioldm, ldm, ddpm (pipelines), unet (bare folder), reference
 
     @property
-    def conditional(self) -> bool: return isinstance(self.unet, UNet2DConditionModel)
+    def conditional(self) -> bool: return is_conditional(self.unet)
 
     @property
-    def latent_shape(self) -> tuple:
-        c = self.unet.config
-        s = c.sample_size if isinstance(c.sample_size, (tuple, list)) else (c.sample_size, c.sample_size)
-        return (c.in_channels, *s)
+    def latent_shape(self) -> tuple: return latent_shape(self.unet)
 
     @property
     def seq_len(self) -> int:
@@ -230,7 +230,7 @@ class LDM:
         "A ready diffusers pipeline around this U-Net: the model's own pipeline class when it came as one; for references `StableDiffusionPipeline` or `UnconditionalLDMPipeline`."
         with quiet_hf(): from diffusers import StableDiffusionPipeline
         if self.pipe is not None:
-            pipe = type(self.pipe).from_pipe(self.pipe, unet=self.unet)
+            pipe = type(self.pipe).from_pipe(self.pipe, **{"transformer" if is_transformer(self.unet) else "unet": self.unet})
             pipe.set_progress_bar_config(disable=True)
             return pipe
         if self.vae is None: raise LDPrunerError(f"{self.name} has no VAE, so no image pipeline")

@@ -18,21 +18,37 @@ from diffusers.models.resnet import ResnetBlock2D
 from diffusers.models.transformers.transformer_2d import Transformer2DModel, Transformer2DModelOutput
 from diffusers.models.upsampling import Upsample2D
 from .core import LDPrunerError
+from .denoisers import fixed_block
 
 # %% auto #0
-__all__ = ['ACTIVATIONS', 'NORMS', 'OPERATOR_TYPES', 'DEFAULT_TYPES', 'Bypass', 'Zero', 'TransformerBypass', 'ResnetShortcut',
-           'centre_tap', 'PoolDown', 'NearestUp', 'operator_kind', 'Operator', 'flow_rank', 'find_operators',
-           'operator_counts', 'replacement_for', 'resolve_nesting', 'split_name', 'get_operator', 'modified',
-           'check_all_modifiable', 'inventory']
+__all__ = ['ACTIVATIONS', 'NORMS', 'JOINT_BLOCKS', 'GATED_BLOCKS', 'OPERATOR_TYPES', 'DEFAULT_TYPES', 'Bypass', 'Zero',
+           'JointBypass', 'JointZero', 'TransformerBypass', 'ResnetShortcut', 'centre_tap', 'PoolDown', 'NearestUp',
+           'operator_kind', 'Operator', 'flow_rank', 'find_operators', 'operator_counts', 'replacement_for',
+           'resolve_nesting', 'split_name', 'get_operator', 'modified', 'check_all_modifiable', 'inventory']
 
 # %% ../nbs/02_operators.ipynb #922be592
+def _input(x, kwargs):
+    "The main input of a call, given by position or (as transformer blocks pass it) as `hidden_states`."
+    return x if x is not None else kwargs["hidden_states"]
+
 class Bypass(nn.Module):
     "Identity that accepts and ignores the extra arguments of the module it stands in for."
-    def forward(self, x, *args, **kwargs): return x
+    def forward(self, x=None, *args, **kwargs): return _input(x, kwargs)
 
 class Zero(nn.Module):
     "A residual branch that contributes nothing: a scalar 0 that broadcasts onto the residual stream."
-    def forward(self, x, *args, **kwargs): return x.new_zeros(())
+    def forward(self, x=None, *args, **kwargs): return _input(x, kwargs).new_zeros(())
+
+class JointBypass(nn.Module):
+    "Identity for a block of two streams (SD3's and Flux's blocks): returns `(encoder_hidden_states, hidden_states)` as they came."
+    def __init__(self, block: nn.Module | None = None):
+        super().__init__()
+        self.context_pre_only = getattr(block, "context_pre_only", False)   # SD3 reads it to route ControlNet residuals
+    def forward(self, hidden_states, encoder_hidden_states=None, *args, **kwargs): return encoder_hidden_states, hidden_states
+
+class JointZero(nn.Module):
+    "A joint attention (SD3's, Flux's double blocks) that contributes nothing to either stream: `(0, 0)`, broadcast onto both."
+    def forward(self, hidden_states=None, *args, **kwargs): return hidden_states.new_zeros(()), hidden_states.new_zeros(())
 
 class TransformerBypass(nn.Module):
     "Identity for a `Transformer2DModel`, honouring its `return_dict` convention."
@@ -86,10 +102,12 @@ class NearestUp(nn.Module):
 # %% ../nbs/02_operators.ipynb #ff314fad
 ACTIVATIONS = (nn.SiLU, nn.GELU, nn.Mish, nn.ReLU)
 NORMS = (nn.GroupNorm, nn.LayerNorm)
-OPERATOR_TYPES = ("ResnetBlock2D", "Transformer2DModel", "BasicTransformerBlock", "Attention", "FeedForward",
-                  "Downsample2D", "Upsample2D", "Conv2d", "GroupNorm", "LayerNorm", "SiLU", "GELU", "Mish", "ReLU")
-DEFAULT_TYPES = ("ResnetBlock2D", "Transformer2DModel", "BasicTransformerBlock", "Attention", "FeedForward",
-                 "Downsample2D", "Upsample2D")
+JOINT_BLOCKS = ("JointTransformerBlock", "FluxTransformerBlock", "FluxSingleTransformerBlock")   # blocks of two streams
+GATED_BLOCKS = JOINT_BLOCKS + ("SanaTransformerBlock",)    # transformer denoisers' blocks besides `BasicTransformerBlock`
+OPERATOR_TYPES = ("ResnetBlock2D", "Transformer2DModel", "BasicTransformerBlock", *GATED_BLOCKS, "Attention", "FluxAttention",
+                  "FeedForward", "Downsample2D", "Upsample2D", "Conv2d", "GroupNorm", "LayerNorm", "SiLU", "GELU", "Mish", "ReLU")
+DEFAULT_TYPES = ("ResnetBlock2D", "Transformer2DModel", "BasicTransformerBlock", *GATED_BLOCKS, "Attention", "FluxAttention",
+                 "FeedForward", "Downsample2D", "Upsample2D")
 
 def _conv_kind(conv: nn.Conv2d):
     k, same_size = conv.kernel_size, conv.stride == (1, 1)
@@ -102,6 +120,11 @@ def operator_kind(module: nn.Module,         # a submodule of a U-Net
                  ):
     "'identity', 'skip', 'replace', or None if LD-Pruner cannot modify `module` where it sits."
     if isinstance(module, (Attention, FeedForward)) and isinstance(parent, BasicTransformerBlock): return "skip"
+    kind, parent_kind = type(module).__name__, type(parent).__name__
+    if kind in GATED_BLOCKS: return None if getattr(module, "context_pre_only", False) else "identity"   # SD3's last block ends the text stream
+    if parent_kind in GATED_BLOCKS:          # a gated residual branch of a transformer denoiser's block
+        residual = parent_kind != "FluxSingleTransformerBlock" and kind in ("Attention", "FluxAttention", "FeedForward")
+        return "skip" if residual else None
     if isinstance(module, Attention):
         return "identity" if module.residual_connection and module.rescale_output_factor == 1 else None
     if isinstance(module, ResnetBlock2D):
@@ -169,7 +192,8 @@ def replacement_for(module: nn.Module,  # the operator's module
                     op: Operator,       # the operator
                    ) -> nn.Module:
     "The stand-in LD-Pruner puts where `module` (operator `op`) was."
-    if op.kind == "skip": return Zero()
+    if op.kind == "skip": return JointZero() if getattr(module, "added_kv_proj_dim", None) else Zero()
+    if op.type in JOINT_BLOCKS: return JointBypass(module)
     if isinstance(module, ResnetBlock2D): return ResnetShortcut(module)
     if isinstance(module, Transformer2DModel): return TransformerBypass()
     if op.kind == "identity": return Bypass()
@@ -203,6 +227,7 @@ def get_operator(unet: nn.Module,  # a diffusers U-Net
     parent, attr = split_name(unet, name)
     module = parent._modules[attr]
     kind = operator_kind(module, parent)
+    if kind is None and fixed_block(unet, module): raise LDPrunerError(f"'{name}': {fixed_block(unet, module)}")
     if kind is None: raise LDPrunerError(f"'{name}' ({type(module).__name__}) is not an operator LD-Pruner can modify")
     return Operator(name, type(module).__name__, kind)
 
@@ -231,7 +256,7 @@ def check_all_modifiable(unet: nn.Module,  # a diffusers U-Net
                         ) -> dict:
     "Modify each operator alone and run `unet`; returns {name: output shape}, raising if any shape is wrong."
     ops = find_operators(unet, "all") if ops is None else ops
-    want, shapes = tuple(inputs["sample"].shape), {}
+    want, shapes = tuple(unet(**inputs).sample.shape), {}
     for op in ops:
         with modified(unet, op): out = unet(**inputs).sample
         if tuple(out.shape) != want: raise AssertionError(f"{op.name}: output {tuple(out.shape)} != {want}")

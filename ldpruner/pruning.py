@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 from torch import nn
 from diffusers import ModelMixin, UNet2DConditionModel, UNet2DModel   # ModelMixin: diffusers finds a component's loader by base class names in its module
+from diffusers import FluxTransformer2DModel, PixArtTransformer2DModel, SanaTransformer2DModel, SD3Transformer2DModel
 from diffusers.models.attention import BasicTransformerBlock
 from . import __version__
 from .bench import compare_latency, count_params, latency_profile, predicted_speedup, unet_inputs
@@ -18,13 +19,15 @@ from .core import LDPrunerError, atomic_dir, model_fingerprint, resolve_device, 
 from .models import LDM, cast, quiet_hf, unet_from_config
 from .operators import Bypass, Operator, find_operators, get_operator, replacement_for, resolve_nesting, split_name
 from .scoring import OperatorScores
+from .denoisers import BLOCK_STACKS, STACK_LAYERS, block_position, is_transformer, transformer_family
 
 # %% auto #0
 __all__ = ['RECORD_KEY', 'WEIGHTS_NAME', 'PLAN_NAME', 'CONFIG_NAME', 'PLAIN_NAME', 'apply_plan', 'ranked_operators',
-           'check_plan_choice', 'lowest_k', 'PrunedUNet2DConditionModel', 'PrunedUNet2DModel', 'pruned_class',
-           'PruneRecord', 'record_of', 'as_pruned', 'prune', 'save_pruned', 'is_pruned_dir', 'load_pruned',
-           'renumber_ip_adapter', 'drop_pruned_keys', 'plain_units', 'plain_config', 'plain_state_dict',
-           'ranked_plain_units', 'plain_unet', 'save_pruned_model']
+           'check_plan_choice', 'lowest_k', 'PrunedUNet2DConditionModel', 'PrunedUNet2DModel',
+           'PrunedPixArtTransformer2DModel', 'PrunedSD3Transformer2DModel', 'PrunedFluxTransformer2DModel',
+           'PrunedSanaTransformer2DModel', 'pruned_class', 'stock_class', 'PruneRecord', 'record_of', 'as_pruned',
+           'prune', 'save_pruned', 'is_pruned_dir', 'load_pruned', 'renumber_ip_adapter', 'drop_pruned_keys',
+           'plain_units', 'plain_config', 'plain_state_dict', 'ranked_plain_units', 'plain_unet', 'save_pruned_model']
 
 # %% ../nbs/06_pruning.ipynb #f08c4034
 _BRANCH_NORM = {"attn1": "norm1", "attn2": "norm2", "ff": "norm3"}
@@ -129,13 +132,37 @@ class PrunedUNet2DModel(_PrunedMixin, UNet2DModel):
     "A `UNet2DModel` with operators removed by ldpruner (its `PruneRecord` in its config)."
     __module__ = "ldpruner.pruning"
 
-def pruned_class(cls,  # a diffusers U-Net class
+class PrunedPixArtTransformer2DModel(_PrunedMixin, PixArtTransformer2DModel):
+    "A `PixArtTransformer2DModel` with operators removed by ldpruner."
+    __module__ = "ldpruner.pruning"
+
+class PrunedSD3Transformer2DModel(_PrunedMixin, SD3Transformer2DModel):
+    "An `SD3Transformer2DModel` with operators removed by ldpruner."
+    __module__ = "ldpruner.pruning"
+
+class PrunedFluxTransformer2DModel(_PrunedMixin, FluxTransformer2DModel):
+    "A `FluxTransformer2DModel` with operators removed by ldpruner."
+    __module__ = "ldpruner.pruning"
+
+class PrunedSanaTransformer2DModel(_PrunedMixin, SanaTransformer2DModel):
+    "A `SanaTransformer2DModel` with operators removed by ldpruner."
+    __module__ = "ldpruner.pruning"
+
+_PRUNED = {UNet2DConditionModel: PrunedUNet2DConditionModel, UNet2DModel: PrunedUNet2DModel,
+           PixArtTransformer2DModel: PrunedPixArtTransformer2DModel, SD3Transformer2DModel: PrunedSD3Transformer2DModel,
+           FluxTransformer2DModel: PrunedFluxTransformer2DModel, SanaTransformer2DModel: PrunedSanaTransformer2DModel}
+
+def pruned_class(cls,  # a diffusers U-Net or transformer class
                 ) -> type:
-    "ldpruner's pruned subclass of a diffusers U-Net class."
+    "ldpruner's pruned subclass of a diffusers U-Net or transformer denoiser class."
     if issubclass(cls, _PrunedMixin): return cls
-    if issubclass(cls, UNet2DConditionModel): return PrunedUNet2DConditionModel
-    if issubclass(cls, UNet2DModel): return PrunedUNet2DModel
-    raise LDPrunerError(f"cannot prune a {cls.__name__}: ldpruner prunes UNet2DConditionModel and UNet2DModel")
+    for base, pruned in _PRUNED.items():
+        if issubclass(cls, base): return pruned
+    raise LDPrunerError(f"cannot prune a {cls.__name__}: ldpruner prunes {', '.join(c.__name__ for c in _PRUNED)}")
+
+def stock_class(model) -> type:
+    "The diffusers class a (pruned) model is an instance of: what a stock config names."
+    return next(c for c in type(model).__mro__ if c in _PRUNED)
 
 # %% ../nbs/06_pruning.ipynb #7e075f32
 RECORD_KEY = "_ldpruner"
@@ -330,7 +357,7 @@ def _is_pruned_unet_dir(folder: Path) -> bool:
 def is_pruned_dir(path,  # a folder
                  ) -> bool:
     "Whether `path` is a pruned U-Net folder (a plan, or a prune record in its config), or a pipeline folder whose U-Net is pruned."
-    return _is_pruned_unet_dir(Path(path)) or _is_pruned_unet_dir(Path(path) / "unet")
+    return any(_is_pruned_unet_dir(Path(path) / part) for part in ("", "unet", "transformer"))
 
 
 # %% ../nbs/06_pruning.ipynb #1882dc0e
@@ -385,14 +412,14 @@ def _load_old(cls, path: Path, torch_dtype=None, dtype=None, device_map=None, ou
                     dtype or torch_dtype)
     return (unet, dict(missing_keys=[], unexpected_keys=[], mismatched_keys=[], error_msgs=[])) if output_loading_info else unet
 
-_CLASSES = {c.__name__: pruned_class(c) for c in (UNet2DConditionModel, UNet2DModel, PrunedUNet2DConditionModel, PrunedUNet2DModel)}
+_CLASSES = {c.__name__: p for base, p in _PRUNED.items() for c in (base, p)}
 
 def load_pruned(path,          # a pruned-model folder, or a pipeline folder with a pruned `unet/`
                 device="cpu",  # where the weights load
                ) -> nn.Module:
     "The pruned U-Net saved in folder `path` (or in a pipeline folder's `unet/`), weights verified."
     path = Path(path)
-    if not _is_pruned_unet_dir(path) and _is_pruned_unet_dir(path / "unet"): path = path / "unet"
+    if not _is_pruned_unet_dir(path): path = next((path / p for p in ("unet", "transformer") if _is_pruned_unet_dir(path / p)), path)
     if not _is_pruned_unet_dir(path): raise LDPrunerError(f"{path} is not a pruned-model folder (no {PLAN_NAME})")
     name = _read_json(path / CONFIG_NAME, "config").get("_class_name")
     cls = _CLASSES.get(name)
@@ -472,7 +499,9 @@ def plain_units(unet,  # a diffusers U-Net (whole: the model a plan is chosen fo
     """The removals a stock diffusers config can hold, each as the operators it takes out together: all the attentions
     of a block (its type without attention), one transformer layer of a cross-attention block, the mid block's
     attention (with its second resnet in a conditional U-Net: diffusers' `UNetMidBlock2D`; alone in a `UNet2DModel`:
-    `add_attention=False`), and a conditional U-Net's whole mid block (`mid_block_type=None`)."""
+    `add_attention=False`), and a conditional U-Net's whole mid block (`mid_block_type=None`). For a transformer
+    denoiser, each whole block (a stock config has fewer `num_layers` / `num_single_layers`)."""
+    if is_transformer(unet): return [(o,) for o in find_operators(unet) if block_position(unet, o.name)]
     ops = {o.name: o for o in find_operators(unet)}
     units = []
     for prefix, block, kind in _blocks(unet):
@@ -498,6 +527,7 @@ def plain_config(unet,        # the whole U-Net a plan was chosen for
     "The stock diffusers config of `unet` with `operators` removed; refused in one line naming the removals no stock config can hold."
     removed = {o if isinstance(o, str) else o.name for o in operators}
     cfg = {k: (list(v) if isinstance(v, tuple) else copy.deepcopy(v)) for k, v in dict(unet.config).items() if not k.startswith("_")}  # never the model's own lists
+    if is_transformer(unet): return _plain_transformer_config(unet, cfg, removed)
     held = set()
     for unit in plain_units(unet):
         names = {o.name for o in unit}
@@ -518,6 +548,20 @@ def plain_config(unet,        # the whole U-Net a plan was chosen for
     if any(_LAYER.match(n) for n in removed): _set_layers(cfg, unet, down, up)
     return cfg
 
+def _kept_blocks(unet, removed: set) -> dict:
+    "{stack: the indices of its blocks that stay} of a transformer denoiser."
+    return {s: [i for i in range(len(getattr(unet, s))) if f"{s}.{i}" not in removed] for s in BLOCK_STACKS[transformer_family(unet)]}
+
+def _plain_transformer_config(unet, cfg: dict, removed: set) -> dict:
+    "A transformer's stock config with whole blocks removed: fewer layers per stack, SD3.5's dual-attention indices renumbered."
+    left = sorted(n for n in removed if not block_position(unet, n))
+    if left: raise LDPrunerError(f"a stock diffusers config cannot hold these removals: {', '.join(left)} (--plain keeps to whole blocks)")
+    kept = _kept_blocks(unet, removed)
+    for stack, idx in kept.items(): cfg[STACK_LAYERS[stack]] = len(idx)
+    if cfg.get("dual_attention_layers"):
+        cfg["dual_attention_layers"] = [new for new, i in enumerate(kept["transformer_blocks"]) if i in cfg["dual_attention_layers"]]
+    return cfg
+
 def _set_layers(cfg, unet, down, up):
     "Per-attention transformer layer counts, as diffusers' asymmetric configs write them (the mid block reads the last down block's)."
     down = [c or [1] * len(b.resnets) for c, b in zip(down, unet.down_blocks)]
@@ -536,6 +580,12 @@ def plain_state_dict(unet,       # the whole U-Net a plan was chosen for (its st
                     ) -> dict:
     "The pruned model's weights under the stock model's names: each attention's remaining transformer layers numbered from 0."
     removed = {o if isinstance(o, str) else o.name for o in operators}
+    if is_transformer(unet):
+        pos = {f"{s}.{i}.": f"{s}.{new}." for s, idx in _kept_blocks(unet, removed).items() for new, i in enumerate(idx)}
+        def moved(k):
+            m = re.match(r"^\w+\.\d+\.", k)
+            return pos.get(m[0], m[0]) + k[len(m[0]):] if m else k
+        return {moved(k): v for k, v in state.items()}
     renumber = {}
     for prefix, block, _ in _blocks(unet):
         for j, a in enumerate(getattr(block, "attentions", None) or []):
@@ -562,7 +612,7 @@ def plain_unet(pruned,  # a U-Net pruned by ldpruner to a plan of `plain_units`
     "`pruned` as a stock diffusers U-Net (its diffusers class, a config diffusers holds, the same weights), checked to compute the same."
     rec = record_of(pruned)
     if rec is None: raise LDPrunerError("this model was not pruned by ldpruner (no plan)")
-    cls = next(c for c in type(pruned).__mro__ if c in (UNet2DConditionModel, UNet2DModel))
+    cls = stock_class(pruned)
     base = unet_from_config({**{k: v for k, v in dict(pruned.config).items() if k != RECORD_KEY}, "_class_name": cls.__name__}, device="meta")
     names = [o["name"] for o in rec.operators]
     cfg = {**plain_config(base, names), "_class_name": cls.__name__}
@@ -591,10 +641,11 @@ def save_pruned_model(ldm: LDM,                         # the model bundle whose
     if rec is None: raise LDPrunerError("this model was not pruned by ldpruner (no plan)")
     if base is not None: rec.base = base; as_pruned(ldm.unet, rec)
     pipe = ldm.pipeline()
-    if plain: pipe.unet = plain_unet(ldm.unet)          # model_index.json then names diffusers' class
+    part = "transformer" if is_transformer(ldm.unet) else "unet"
+    if plain: setattr(pipe, part, plain_unet(ldm.unet))          # model_index.json then names diffusers' class
     with atomic_dir(path) as tmp:
         with quiet_hf(): pipe.save_pretrained(tmp, safe_serialization=True)
-        if plain: write_json(tmp / "unet" / PLAIN_NAME, dict(format="ldpruner-plain/1", ldpruner_version=__version__, base=rec.base,
+        if plain: write_json(tmp / part / PLAIN_NAME, dict(format="ldpruner-plain/1", ldpruner_version=__version__, base=rec.base,
                                                             operators=rec.operators, report=rec.report))
         _write_files(tmp, extra_files)
     return Path(path)

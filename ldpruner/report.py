@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv, io
 from pathlib import Path
 
-from .bench import compare_latency, count_params, device_name, latency_profile, predicted_speedup, unet_inputs
+from .bench import compare_latency, count_params, device_name, inputs_device, latency_profile, predicted_speedup, unet_inputs
 from .core import atomic_file
 from .pruning import record_of
 
@@ -28,7 +28,7 @@ def bench(base_unet,                   # the original U-Net
     lat = compare_latency({"original": base_unet, "pruned": pruned_unet}, inputs, repeats=repeats)
     prof = latency_profile(base_unet, inputs, removed, repeats=max(5, repeats // 3)) if removed else {}
     total = lat["original"]
-    return dict(device=device_name(inputs["sample"].device), dtype=str(inputs["sample"].dtype).removeprefix("torch."), batch=batch, repeats=repeats,
+    return dict(device=device_name(inputs_device(inputs)), dtype=str(next(base_unet.parameters()).dtype).removeprefix("torch."), batch=batch, repeats=repeats,
                 params_original=count_params(base_unet), params_pruned=count_params(pruned_unet),
                 latency_original_ms=1e3 * lat["original"], latency_pruned_ms=1e3 * lat["pruned"],
                 measured_speedup=lat["original"] / lat["pruned"],

@@ -45,6 +45,18 @@ def imagefolder(path, n=12):
     return path
 
 
+# the start of a script run in a fresh process where `import ldpruner` fails: what a user without ldpruner has
+WITHOUT_LDPRUNER = """import importlib.abc, sys
+class NoLdpruner(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.split(".")[0] == "ldpruner": raise ImportError("ldpruner is not installed here")
+sys.meta_path.insert(0, NoLdpruner())
+try: import ldpruner
+except ImportError: pass
+else: sys.exit("ldpruner imported")
+"""
+
+
 def check_bad(run, args, folder, needle):
     "With runner `run`, a mistake is one line on stderr, exit code 2, no traceback, and nothing written in `folder`."
     before = sorted(p.name for p in folder.iterdir())

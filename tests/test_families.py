@@ -3,7 +3,7 @@
 import json, subprocess, sys, textwrap
 import pytest
 import torch
-from conftest import FAST, bad_inproc as _bad, ldpruner_inproc as ldpruner
+from conftest import FAST, WITHOUT_LDPRUNER, bad_inproc as _bad, ldpruner_inproc as ldpruner
 
 TYPES = ["--types", "Transformer2DModel", "Downsample2D"]
 
@@ -253,15 +253,7 @@ def test_a_plain_export_loads_in_stock_diffusers_without_ldpruner(pipes, tmp_pat
     with torch.no_grad(): out = pruned(**inp).sample
     image = pipe("a cat", num_inference_steps=2, output_type="pt", generator=torch.Generator().manual_seed(0)).images
     save_file({**{f"in.{k}": v for k, v in inp.items()}, "out": out, "image": image.contiguous()}, str(tmp_path / "io.safetensors"))
-    code = textwrap.dedent(f"""
-        import importlib.abc, sys
-        class NoLdpruner(importlib.abc.MetaPathFinder):
-            def find_spec(self, name, path, target=None):
-                if name.split(".")[0] == "ldpruner": raise ImportError("ldpruner is not installed here")
-        sys.meta_path.insert(0, NoLdpruner())
-        try: import ldpruner
-        except ImportError: pass
-        else: sys.exit("ldpruner imported")
+    code = WITHOUT_LDPRUNER + textwrap.dedent(f"""
         import torch
         from diffusers import DiffusionPipeline, UNet2DConditionModel
         from safetensors.torch import load_file
