@@ -14,7 +14,6 @@ from .core import (LDPrunerError, Stopped, atomic_dir, atomic_file, atomic_path,
                            model_fingerprint, out_of_memory, resolve_device, resolve_dtype, write_json)
 from .operators import find_operators, operator_counts, OPERATOR_TYPES
 from .pruning import check_plan_choice, is_pruned_dir, prune, record_of, save_pruned_model
-from .denoisers import is_transformer
 from .references import REFERENCES, load_model
 from .report import bench, format_bench, format_reuse_bench, history_csv, write_report
 from .blockreuse import block_costs
@@ -235,7 +234,6 @@ def cmd_finetune(a,  # the parsed command line
     f32 = argparse.Namespace(**{**vars(a), "dtype": "float32"})    # weights train in float32; --dtype sets autocast
     ldm = _load(a.model, f32)
     if not record_of(ldm.unet).base: raise LDPrunerError(f"{a.model}: its plan names no base model to distil from")
-    if is_transformer(ldm.unet): raise LDPrunerError(f"{a.model}: distilling a transformer denoiser (flow matching) is not built yet; U-Nets distil")
     teacher = _load(record_of(ldm.unet).base, f32)
     lat, prompts, info = training_data(teacher, a.data, a.caption_column, a.image_column, a.resolution, a.max_train_samples, a.seed)
     if info: print(f"data: {info['n']} samples from {a.data}" + (f" ({info['skipped']} undecodable, skipped)" if info["skipped"] else "") +

@@ -9,8 +9,9 @@ from .core import LDPrunerError
 
 # %% auto #0
 __all__ = ['TRANSFORMER_FAMILIES', 'BLOCK_STACKS', 'STACK_LAYERS', 'transformer_family', 'is_transformer', 'is_conditional',
-           'block_position', 'fixed_block', 'latent_shape', 'pack', 'unpack', 'image_ids', 'takes_unconditional',
-           'model_inputs', 'denoiser_output', 'timestep_settings', 'requirements']
+           'block_position', 'fixed_block', 'latent_shape', 'denoiser_downsampling', 'pack', 'unpack', 'image_ids',
+           'takes_unconditional', 'model_inputs', 'denoiser_output', 'timestep_settings', 'flow_matching',
+           'flow_noised', 'requirements']
 
 # %% ../nbs/14a_denoisers.ipynb #39905cbd
 TRANSFORMER_FAMILIES = {"PixArtTransformer2DModel": "pixart", "SD3Transformer2DModel": "sd3",
@@ -24,11 +25,13 @@ def transformer_family(model,  # a diffusers model (or ldpruner's pruned subclas
     "pixart, sd3, flux or sana for a transformer denoiser of those families; None for anything else (a U-Net)."
     return next((TRANSFORMER_FAMILIES[c.__name__] for c in type(model).__mro__ if c.__name__ in TRANSFORMER_FAMILIES), None)
 
-def is_transformer(model) -> bool:
+def is_transformer(model,  # a diffusers model
+                  ) -> bool:
     "Whether `model` is a transformer denoiser ldpruner supports."
     return transformer_family(model) is not None
 
-def is_conditional(model) -> bool:
+def is_conditional(model,  # a diffusers denoiser
+                  ) -> bool:
     "Whether `model` takes text conditioning: a `UNet2DConditionModel` or any transformer denoiser."
     from diffusers import UNet2DConditionModel
     return isinstance(model, UNet2DConditionModel) or is_transformer(model)
@@ -61,7 +64,15 @@ def latent_shape(model,                   # a denoiser (U-Net or transformer)
     channels = c.in_channels // 4 if transformer_family(model) == "flux" else c.in_channels
     return (channels, *size)
 
-# %% ../nbs/14a_denoisers.ipynb #e2fad2df
+# %% ../nbs/14a_denoisers.ipynb #3c93340b
+def denoiser_downsampling(model,  # a denoiser (U-Net or transformer)
+                         ) -> int:
+    "The factor a latent's sides must be a multiple of for `model`: a U-Net's downsampling, a transformer's patch (Flux's 2x2 packing)."
+    fam = transformer_family(model)
+    if fam is None: return 2 ** (len(model.config.block_out_channels) - 1)
+    return 2 * (model.config.get("patch_size") or 1) if fam == "flux" else model.config.get("patch_size") or 1
+
+# %% ../nbs/14a_denoisers.ipynb #88d8b624
 def pack(x: torch.Tensor,  # latents `[B, C, H, W]`
         ) -> torch.Tensor:
     "Flux's packing: `[B, (H/2)(W/2), 4C]`, each 2x2 patch one token."
@@ -75,15 +86,20 @@ def unpack(x: torch.Tensor,  # packed latents `[B, (H/2)(W/2), 4C]`
     b, _, d = x.shape
     return x.view(b, h // 2, w // 2, d // 4, 2, 2).permute(0, 3, 1, 4, 2, 5).reshape(b, d // 4, h, w)
 
-def image_ids(h: int, w: int, device=None, dtype=None) -> torch.Tensor:
+def image_ids(h: int,       # the unpacked latent's height
+              w: int,       # and width
+              device=None,  # where the ids go
+              dtype=None,   # their dtype
+             ) -> torch.Tensor:
     "Flux's position ids of the packed latent's tokens `[(H/2)(W/2), 3]`: (0, row, column)."
     ids = torch.zeros(h // 2, w // 2, 3)
     ids[..., 1] += torch.arange(h // 2)[:, None]
     ids[..., 2] += torch.arange(w // 2)[None, :]
     return ids.reshape(-1, 3).to(device=device, dtype=dtype)
 
-# %% ../nbs/14a_denoisers.ipynb #ec69ca46
-def takes_unconditional(model) -> bool:
+# %% ../nbs/14a_denoisers.ipynb #66755246
+def takes_unconditional(model,  # a denoiser
+                       ) -> bool:
     "Whether classifier-free guidance runs `model` on an unconditional batch too (Flux is guidance-distilled: its scale is an input)."
     return transformer_family(model) != "flux"
 
@@ -99,7 +115,7 @@ def model_inputs(model,                        # a denoiser (U-Net or transforme
                 ) -> dict:
     "The keyword arguments of `model`'s forward for latents `x` at timestep `t`, as its family takes them (`model(**kw)`)."
     fam = transformer_family(model)
-    if fam is None: return dict(sample=x, timestep=t, **({} if cond is None else cond.unet_kwargs()))
+    if fam is None: return dict(sample=x, timestep=t, **({} if cond is None else cond.unet_kwargs()))   # positional order kept
     c, b = cond.tensors(), x.shape[0]
     tt = _timesteps(t, b, x.device)
     ehs = c["encoder_hidden_states"]
@@ -120,13 +136,14 @@ def denoiser_output(model,                        # a denoiser (U-Net or transfo
                     t,                            # the scheduler's timestep
                     cond=None,                    # a `Conditioning` of batch B (None: unconditional U-Net)
                     guidance_scale: float = 1.0,  # Flux's guidance embedding
+                    call=None,                    # the module to call, when it wraps `model` (accelerate's, in training)
                    ) -> torch.Tensor:
     "The model's prediction `[B, C, H, W]` on `x` at timestep `t`, called the way its family expects."
-    out = model(**model_inputs(model, x, t, cond, guidance_scale)).sample
+    out = (call or model)(**model_inputs(model, x, t, cond, guidance_scale)).sample
     if transformer_family(model) == "flux": out = unpack(out, *x.shape[-2:])
     return out[:, :x.shape[1]] if out.shape[1] == 2 * x.shape[1] else out
 
-# %% ../nbs/14a_denoisers.ipynb #66755246
+# %% ../nbs/14a_denoisers.ipynb #062cf315
 def timestep_settings(scheduler,     # a diffusers scheduler
                       model,         # the denoiser
                       shape: tuple,  # one latent's shape (C, H, W)
@@ -140,7 +157,23 @@ def timestep_settings(scheduler,     # a diffusers scheduler
     b_shift, m_shift = cfg.get("base_shift", 0.5), cfg.get("max_shift", 1.15)
     return dict(mu=b_shift + (m_shift - b_shift) * (tokens - lo) / (hi - lo))
 
-# %% ../nbs/14a_denoisers.ipynb #062cf315
+# %% ../nbs/14a_denoisers.ipynb #8174aa87
+def flow_matching(scheduler,  # a diffusers scheduler
+                 ) -> bool:
+    "Whether `scheduler` samples by flow matching (SD3's, Flux's, Sana's `FlowMatchEulerDiscreteScheduler` and its kin)."
+    return type(scheduler).__name__.startswith("FlowMatch") or bool(scheduler.config.get("use_flow_sigmas"))
+
+def flow_noised(scheduler,                # a flow-matching scheduler
+                latents: torch.Tensor,    # clean latents `[B, ...]`
+                noise: torch.Tensor,      # noise of their shape
+                generator: torch.Generator,  # draws the noise levels
+               ) -> tuple:
+    "(noisy latents, timesteps, velocity target) at uniformly drawn noise levels."
+    sigma = torch.rand(len(latents), generator=generator)
+    s = sigma.view(-1, *[1] * (latents.ndim - 1))
+    return (1 - s) * latents + s * noise, sigma * scheduler.config.num_train_timesteps, noise - latents
+
+# %% ../nbs/14a_denoisers.ipynb #06c10d02
 def requirements(model,  # a transformer denoiser
                 ) -> dict:
     "{conditioning part: shape after the batch dim (None: any length)} that a transformer of `model`'s family takes."

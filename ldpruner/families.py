@@ -164,7 +164,8 @@ def load_pipeline(path,                        # a diffusers pipeline folder
     return LDM(name=name or str(path), unet=denoiser, scheduler=pipe.scheduler, vae=vae, pipe=pipe, family=family,
                tokenizer=getattr(pipe, "tokenizer", None), text_encoder=getattr(pipe, "text_encoder", None), prompts=prompts,
                description=f"{index['_class_name']} ({family}) from {name or path}",
-               extras=dict(scaling_factor=getattr(getattr(vae, "config", None), "scaling_factor", 1.0) or 1.0))
+               extras=dict(scaling_factor=getattr(getattr(vae, "config", None), "scaling_factor", 1.0) or 1.0,
+                           shift_factor=getattr(getattr(vae, "config", None), "shift_factor", 0.0) or 0.0))
 
 def load_unet_folder(path,                        # a diffusers U-Net folder (`config.json` and weights)
                      name: str | None = None,     # what to call the model

@@ -17,6 +17,8 @@ from .core import LDPrunerError, fault_point, atomic_dir, model_fingerprint, ten
 from .latents import SD_SCHEDULER_CONFIG
 from .models import cast, quiet_hf
 from .conditioning import Conditioning
+from .denoisers import BLOCK_STACKS, denoiser_output, flow_matching, flow_noised, is_conditional, is_transformer, transformer_family
+from .operators import JOINT_BLOCKS
 
 # %% auto #0
 __all__ = ['LR_SCHEDULES', 'OPTIMIZERS', 'RECIPES', 'feature_points', 'FeatureTap', 'distill_loss', 'DistillConfig', 'lr_at',
@@ -24,9 +26,12 @@ __all__ = ['LR_SCHEDULES', 'OPTIMIZERS', 'RECIPES', 'feature_points', 'FeatureTa
            'reset_weights', 'plot_history']
 
 # %% ../nbs/11_finetune.ipynb #8bcd9b75
-def feature_points(unet,  # a diffusers U-Net
+def feature_points(unet,  # a diffusers U-Net or transformer denoiser
                   ) -> list[str]:
-    "Dotted names of the stage outputs used for feature KD: down blocks, mid block, up blocks."
+    "Dotted names of the stage outputs used for feature KD: down blocks, mid block, up blocks; a transformer's blocks that are still there."
+    if is_transformer(unet):
+        return [f"{s}.{i}" for s in BLOCK_STACKS[transformer_family(unet)] for i, b in enumerate(getattr(unet, s))
+                if not type(b).__name__.endswith("Bypass")]
     names = [f"down_blocks.{i}" for i in range(len(unet.down_blocks))]
     if getattr(unet, "mid_block", None) is not None: names.append("mid_block")
     return names + [f"up_blocks.{i}" for i in range(len(unet.up_blocks))]
@@ -36,7 +41,9 @@ class FeatureTap:
     def __init__(self, model: nn.Module, names: list[str]):
         self.model, self.names, self.features, self.handles = model, list(names), {}, []
     def _hook(self, name):
-        def hook(module, args, out): self.features[name] = out[0] if isinstance(out, (tuple, list)) else out
+        def hook(module, args, out):       # a two-stream block returns (text, image): its image stream is the feature
+            pick = 1 if type(module).__name__ in JOINT_BLOCKS else 0
+            self.features[name] = out[pick] if isinstance(out, (tuple, list)) else out
         return hook
     def __enter__(self):
         self.handles = [self.model.get_submodule(n).register_forward_hook(self._hook(n)) for n in self.names]
@@ -259,8 +266,8 @@ def distill(student: nn.Module,                   # the pruned U-Net (trained in
     from accelerate import Accelerator
     from accelerate.state import AcceleratorState
     c = config or DistillConfig()
-    conditional = isinstance(student, UNet2DConditionModel)
-    if conditional and (prompts is None or ldm is None): raise LDPrunerError("a text-conditioned U-Net needs `prompts` and `ldm` (its text encoder)")
+    conditional = is_conditional(student)
+    if conditional and (prompts is None or ldm is None): raise LDPrunerError("a text-conditioned model needs `prompts` and `ldm` (its text encoder)")
     if prompts is not None and len(prompts) != len(latents): raise LDPrunerError(f"{len(latents)} latents but {len(prompts)} prompts")
     check_optimizer(c.optimizer); lr_at(0, c)
     device = torch.device(device) if device is not None else None
@@ -269,7 +276,8 @@ def distill(student: nn.Module,                   # the pruned U-Net (trained in
     AcceleratorState._reset_state()                # a process may distil twice with other settings (PartialState, the launch, is kept)
     acc = Accelerator(cpu=device is not None and device.type == "cpu", mixed_precision=mixed_precision)
     emb, emb_idx, empty = _embed(ldm, prompts) if conditional else (None, None, None)
-    noise_sched = DDPMScheduler.from_config(ldm.scheduler.config if ldm is not None else SD_SCHEDULER_CONFIG)
+    flow = ldm is not None and flow_matching(ldm.scheduler)           # SD3, Flux, Sana: velocity targets at drawn noise levels
+    noise_sched = ldm.scheduler if flow else DDPMScheduler.from_config(ldm.scheduler.config if ldm is not None else SD_SCHEDULER_CONFIG)
     shared = set(feature_points(teacher))
     fmap = dict(feature_map) if feature_map is not None else {p: p for p in feature_points(student) if p in shared}
     ident = dict(config=asdict(c), teacher=model_fingerprint(teacher), student_start=model_fingerprint(student),
@@ -292,22 +300,29 @@ def distill(student: nn.Module,                   # the pruned U-Net (trained in
         g = torch.Generator().manual_seed(c.seed * 1_000_003 + step)
         i = torch.randint(len(latents), (c.batch,), generator=g)
         noise = torch.randn((c.batch, *latents.shape[1:]), generator=g)
-        t = torch.randint(0, noise_sched.config.num_train_timesteps, (c.batch,), generator=g)
+        if flow: xt, t, target = flow_noised(noise_sched, latents[i], noise, g)
+        else: t = torch.randint(0, noise_sched.config.num_train_timesteps, (c.batch,), generator=g)
         drop = torch.rand(c.batch, generator=g) < c.p_uncond
         i, noise, t, drop = i[mine], noise[mine], t[mine], drop[mine]
-        xt = noise_sched.add_noise(latents[i], noise, t).to(acc.device)
-        target = task_target(noise_sched, latents[i], noise, t).to(acc.device)
+        if flow: xt, target = xt[mine].to(acc.device), target[mine].to(acc.device)
+        else:
+            xt = noise_sched.add_noise(latents[i], noise, t).to(acc.device)
+            target = task_target(noise_sched, latents[i], noise, t).to(acc.device)
         cond = emb[emb_idx[i]].where(drop, empty).to(acc.device) if conditional else None
         for grp in opt.param_groups: grp["lr"] = lr_at(step, c)
         opt.zero_grad()
         loss, parts = 0.0, {}
         for sl in _chunks(len(xt), c.grad_accum):            # gradient accumulation: the same batch, in smaller pieces
             w = (sl.stop - sl.start) / len(xt)
-            kc = cond[sl].unet_kwargs() if conditional else {}
+            kc = cond[sl].unet_kwargs() if conditional and not is_transformer(student) else {}
             with FeatureTap(teacher, list(fmap.values())) as tt, torch.no_grad():
-                eps_t = teacher(xt[sl].to(_dtype(teacher)), t[sl].to(acc.device), **_as(kc, _dtype(teacher))).sample.float()
+                if is_transformer(teacher):
+                    eps_t = denoiser_output(teacher, xt[sl].to(_dtype(teacher)), t[sl].to(acc.device), cond[sl].to(dtype=_dtype(teacher))).float()
+                else: eps_t = teacher(xt[sl].to(_dtype(teacher)), t[sl].to(acc.device), **_as(kc, _dtype(teacher))).sample.float()
                 tt.features = {k: v.float() for k, v in tt.features.items()}
-            with FeatureTap(acc.unwrap_model(model), list(fmap)) as ts: eps_s = model(xt[sl], t[sl].to(acc.device), **kc).sample
+            with FeatureTap(acc.unwrap_model(model), list(fmap)) as ts:
+                if is_transformer(student): eps_s = denoiser_output(student, xt[sl], t[sl].to(acc.device), cond[sl], call=model)
+                else: eps_s = model(xt[sl], t[sl].to(acc.device), **kc).sample
             feats_s = {fmap[k]: v for k, v in ts.features.items()}
             l, pc = distill_loss(eps_s, eps_t, target[sl], feats_s, tt.features, c.task, c.out_kd, c.feat_kd, c.normalize)
             acc.backward(l * w if c.grad_accum > 1 else l)

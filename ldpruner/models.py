@@ -223,7 +223,8 @@ class LDM:
         "Images (or spectrograms) in [-1, 1] from latents `[B, C, h, w]`, through the VAE; AudioLDM's log-mels as they come (they are not in [-1, 1])."
         if self.vae is None: raise LDPrunerError(f"{self.name} has no VAE to decode with")
         p = next(self.vae.parameters())
-        x = self.vae.decode((latents / self.extras.get("scaling_factor", 1.0)).to(p.device, p.dtype)).sample
+        z = latents / self.extras.get("scaling_factor", 1.0) + self.extras.get("shift_factor", 0.0)   # SD3's and Flux's VAEs shift
+        x = self.vae.decode(z.to(p.device, p.dtype)).sample
         return (x if self.family == "audioldm" else x.clamp(-1, 1)).float().cpu()
 
     def pipeline(self):

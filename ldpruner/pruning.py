@@ -160,7 +160,8 @@ def pruned_class(cls,  # a diffusers U-Net or transformer class
         if issubclass(cls, base): return pruned
     raise LDPrunerError(f"cannot prune a {cls.__name__}: ldpruner prunes {', '.join(c.__name__ for c in _PRUNED)}")
 
-def stock_class(model) -> type:
+def stock_class(model,  # a diffusers U-Net or transformer, pruned or not
+               ) -> type:
     "The diffusers class a (pruned) model is an instance of: what a stock config names."
     return next(c for c in type(model).__mro__ if c in _PRUNED)
 

@@ -11,13 +11,14 @@ import numpy as np
 import torch
 from tqdm import tqdm
 from .core import LDPrunerError, atomic_file, cache_dir, model_fingerprint, tensor_digest    # cache_dir lived here: still importable
+from .denoisers import denoiser_downsampling
 
 # %% auto #0
 __all__ = ['CAPTION_COLUMNS', 'IMAGE_SUFFIXES', 'AUDIO_SUFFIXES', 'SHARD_FORMATS', 'IMAGE_COLUMNS', 'DOWNLOAD', 'read_records',
            'read_prompts', 'read_imagefolder', 'load_image', 'data_format', 'stream_records', 'shard_rows',
-           'read_audiofolder', 'load_clip_mel', 'audioldm_settings', 'audioldm_mel', 'image_size', 'check_resolution',
-           'is_audio_model', 'encode_folder', 'folder_samples', 'is_hub_id', 'check_paths', 'evaluate_folder',
-           'reference_images', 'fid_statistics', 'evaluate_prompts']
+           'read_audiofolder', 'load_clip_mel', 'audioldm_settings', 'audioldm_mel', 'image_size', 'vae_downsampling',
+           'check_resolution', 'is_audio_model', 'encode_folder', 'folder_samples', 'is_hub_id', 'check_paths',
+           'evaluate_folder', 'reference_images', 'fid_statistics', 'evaluate_prompts']
 
 # %% ../nbs/16_userdata.ipynb #40b987e6
 CAPTION_COLUMNS = ("text", "caption")
@@ -244,15 +245,21 @@ def image_size(ldm,  # the model bundle
               ) -> int:
     "The pixel resolution of `ldm`'s U-Net: latent size times the VAE's downsampling."
     if ldm.vae is None: raise LDPrunerError(f"{ldm.name} has no VAE to encode images with")
-    s = ldm.latent_shape[1]
-    return s * 2 ** (len(ldm.vae.config.block_out_channels) - 1)
+    return ldm.latent_shape[1] * vae_downsampling(ldm)
+
+def vae_downsampling(ldm,  # the model bundle
+                    ) -> int:
+    "How many pixels a latent of `ldm`'s VAE stands for along each side (its pipeline's `vae_scale_factor` when it has one)."
+    if getattr(ldm.pipe, "vae_scale_factor", None): return int(ldm.pipe.vae_scale_factor)
+    c = ldm.vae.config
+    return 2 ** (len(c.get("block_out_channels") or c.get("encoder_block_out_channels")) - 1)
 
 def check_resolution(ldm,      # the model bundle
                      size: int,  # a training resolution in pixels
                     ):
     "One `LDPrunerError` unless `size` is an image resolution `ldm`'s VAE and U-Net can take (a multiple of their joint downsampling)."
     if is_audio_model(ldm): raise LDPrunerError(f"--resolution: {ldm.name} is an audio model; its clips' length is fixed by the model")
-    step = image_size(ldm) // ldm.latent_shape[1] * 2 ** (len(ldm.unet.config.block_out_channels) - 1)
+    step = vae_downsampling(ldm) * denoiser_downsampling(ldm.unet)
     if size < step or size % step: raise LDPrunerError(f"--resolution {size}: {ldm.name} takes multiples of {step} pixels (its own: {image_size(ldm)})")
 
 def is_audio_model(ldm,  # the model bundle
@@ -323,7 +330,8 @@ def encode_folder(ldm,                                # the model whose VAE enco
         if not good: continue
         x = torch.stack([x for x, _ in good]).to(p.device, p.dtype)
         enc = ldm.vae.encode(x)
-        lats.append(((enc.latent_dist.mean if hasattr(enc, "latent_dist") else enc.latents) * scale).float().cpu())   # KL or VQ
+        z = enc.latent_dist.mean if hasattr(enc, "latent_dist") else getattr(enc, "latents", getattr(enc, "latent", None))   # KL, VQ or DC-AE
+        lats.append(((z - ldm.extras.get("shift_factor", 0.0)) * scale).float().cpu())        # SD3's and Flux's VAEs shift too
         caps += [c for _, c in good]
     if not caps: raise LDPrunerError(f"{path}: none of its {skipped} {'files' if fmt == 'folder' else 'images'} could be decoded")
     lat = torch.cat(lats).contiguous().clone()      # fresh, aligned storage: what a warm cache gives, so training is the same bit for bit

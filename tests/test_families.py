@@ -85,7 +85,7 @@ def test_unsupported_family_and_missing_device(tmp_path):
     (bad / "model_index.json").write_text(json.dumps({"_class_name": "DiTPipeline", "transformer": ["diffusers", "DiTTransformer2DModel"],
                                                       "vae": ["diffusers", "AutoencoderKL"], "scheduler": ["diffusers", "DDIMScheduler"]}))
     work = tmp_path / "work"; work.mkdir()
-    _bad(["operators", bad], work, "no U-Net (found transformer (DiTTransformer2DModel))")
+    _bad(["operators", bad], work, "DiTPipeline (a DiTTransformer2DModel denoiser) is not a supported transformer family")
     if not torch.cuda.is_available():
         _bad(["score", "--device", "cuda", "-o", work / "s.json"], work, "no CUDA GPU")
         _bad(["run", "--device", "cuda:1", "-o", work / "run"], work, "no CUDA GPU")

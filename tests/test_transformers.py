@@ -87,3 +87,19 @@ def test_transformer_bad_input_is_one_line(transformer_pipes, tmp_path):
     other.mkdir()
     (other / "model_index.json").write_text(json.dumps({"_class_name": "HunyuanDiTPipeline", "transformer": ["diffusers", "HunyuanDiT2DModel"]}))
     bad_inproc(["operators", other], tmp_path, "HunyuanDiTPipeline (a HunyuanDiT2DModel denoiser) is not a supported transformer family")
+
+
+@pytest.mark.parametrize("fam", FAMILIES)
+def test_a_pruned_transformer_distils_with_flow_matching_targets(fam, transformer_pipes, tmp_path):
+    "finetune: the scheduler's target (velocity for flow matching, noise for PixArt), output KD and feature KD at the blocks both keep."
+    from conftest import imagefolder
+    data = imagefolder(tmp_path / "imgs", n=4)
+    r = ldpruner("prune", transformer_pipes / fam, "--operators", "transformer_blocks.1", "-o", tmp_path / "p")
+    assert r.returncode == 0, r.stderr
+    r = ldpruner("finetune", tmp_path / "p", "--steps", "2", "--batch", "2", "--data", data, "--resolution", "16", "-o", tmp_path / "ft")
+    assert r.returncode == 0 and "distilled 2 steps" in r.stdout, r.stderr
+    info = json.loads((tmp_path / "ft" / "finetune.json").read_text())
+    h = info["history"]
+    assert len(h) == 2 and all(s["feat_kd"] > 0 and s["out_kd"] > 0 and s["task"] > 0 for s in h), h
+    r = ldpruner("bench", tmp_path / "ft", "--repeats", "2")
+    assert r.returncode == 0, r.stderr
