@@ -103,3 +103,14 @@ def test_a_pruned_transformer_distils_with_flow_matching_targets(fam, transforme
     assert len(h) == 2 and all(s["feat_kd"] > 0 and s["out_kd"] > 0 and s["task"] > 0 for s in h), h
     r = ldpruner("bench", tmp_path / "ft", "--repeats", "2")
     assert r.returncode == 0, r.stderr
+
+
+def test_block_mse_criterion_chooses_whole_blocks_of_a_transformer(transformer_pipes, tmp_path):
+    "Flux.1-Lite's rule, registered as `block-mse`: it scores whole blocks only, so its plan saves as a stock config."
+    r = ldpruner("score", transformer_pipes / "sd3", "--criterion", "block-mse", "--steps", "2", "-o", tmp_path / "s.json")
+    assert r.returncode == 0, r.stderr
+    s = json.loads((tmp_path / "s.json").read_text())
+    assert s["criterion"] == "block-mse" and s["parts"] == ["mse"]
+    r = ldpruner("prune", transformer_pipes / "sd3", "--scores", tmp_path / "s.json", "--k", "2", "--plain", "-o", tmp_path / "p")
+    assert r.returncode == 0, r.stderr
+    assert json.loads((tmp_path / "p" / "transformer" / "config.json").read_text())["num_layers"] == 2
