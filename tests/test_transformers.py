@@ -114,3 +114,15 @@ def test_block_mse_criterion_chooses_whole_blocks_of_a_transformer(transformer_p
     r = ldpruner("prune", transformer_pipes / "sd3", "--scores", tmp_path / "s.json", "--k", "2", "--plain", "-o", tmp_path / "p")
     assert r.returncode == 0, r.stderr
     assert json.loads((tmp_path / "p" / "transformer" / "config.json").read_text())["num_layers"] == 2
+
+
+@pytest.mark.parametrize("fam", FAMILIES)
+def test_eval_on_a_transformer_pipeline_with_clip(fam, transformer_pipes, tmp_path):
+    "eval on the user's prompts: samples through the family's own pipeline, decoded by its VAE, scored by a (stand-in) CLIP."
+    from test_userdata import _standin_clip
+    clip = _standin_clip(tmp_path / "clip")
+    (tmp_path / "p.txt").write_text("a red circle\na blue square\n")
+    r = ldpruner("eval", transformer_pipes / fam, "--prompts", tmp_path / "p.txt", "--steps", "2", "--clip", clip, "--json", tmp_path / "e.json")
+    assert r.returncode == 0, r.stderr
+    e = json.loads((tmp_path / "e.json").read_text())
+    assert e["samples"] == 2 and e["CLIP score (clip)"] == e["CLIP score (clip)"], e
