@@ -8,7 +8,7 @@ import platform, statistics, time
 
 import torch
 from .conditioning import synthetic_conditioning
-from .denoisers import is_transformer, latent_shape, model_inputs
+from .denoisers import latent_shape, model_inputs
 
 # %% auto #0
 __all__ = ['count_params', 'unet_inputs', 'inputs_device', 'device_name', 'interleaved_medians', 'compare_latency',

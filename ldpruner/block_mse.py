@@ -9,18 +9,13 @@ import torch
 from .core import stored_fingerprint
 from .criteria import Criterion, register_criterion
 from .latents import generate_latents
-from .operators import JOINT_BLOCKS, JointBypass
+from .operators import main_stream
 from .scoring import OperatorScores
 
 # %% auto #0
 __all__ = ['block_mse_scores', 'BlockMSE']
 
 # %% ../nbs/17b_block_mse.ipynb #51fc5a48
-def _stream(x):
-    "The image stream of what an operator takes or gives: a two-stream block's second output, a model output's sample."
-    if hasattr(x, "sample"): return x.sample
-    return x
-
 def block_mse_scores(ldm,                    # the model bundle (U-Net or transformer)
                      operators,              # the operators to score
                      n: int = 1,             # latents per condition
@@ -31,18 +26,15 @@ def block_mse_scores(ldm,                    # the model bundle (U-Net or transf
                     ) -> OperatorScores:
     "Each operator's mean squared input/output difference over one seeded sampling run; `inf` where its output is not its input's shape."
     model, acc, handles = ldm.unet, {o.name: [0.0, 0] for o in operators}, []
-    def hook(name, joint):
+    def hook(name):
         def f(module, args, kwargs, out):
-            x = args[0] if args else kwargs.get("hidden_states")
-            y = out[1] if joint and isinstance(out, tuple) else out[0] if isinstance(out, tuple) else _stream(out)
+            x, y = args[0] if args else kwargs.get("hidden_states"), main_stream(module, out)
             if not torch.is_tensor(x) or not torch.is_tensor(y) or x.shape != y.shape: acc[name][1] = -1; return
             if acc[name][1] >= 0: acc[name][0] += (y.double() - x.double()).pow(2).mean().item(); acc[name][1] += 1
         return f
     for o in operators:
         if o.kind == "skip": acc[o.name][1] = -1; continue     # a residual branch: its removal is not "output becomes input"
-        m = model.get_submodule(o.name)
-        joint = type(m).__name__ in JOINT_BLOCKS or isinstance(m, JointBypass)
-        handles.append(m.register_forward_hook(hook(o.name, joint), with_kwargs=True))
+        handles.append(model.get_submodule(o.name).register_forward_hook(hook(o.name), with_kwargs=True))
     cond, uncond = ldm.conditions(prompts)
     t0 = time.perf_counter()
     try: generate_latents(model, cond, n=n, steps=steps, scheduler=ldm.scheduler, guidance_scale=guidance, uncond=uncond, seed=seed)

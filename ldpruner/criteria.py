@@ -4,7 +4,7 @@
 
 # %% ../nbs/17_criteria.ipynb #5cfb3e5d
 from __future__ import annotations
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field, fields
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Callable, ClassVar

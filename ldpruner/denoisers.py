@@ -5,7 +5,6 @@
 # %% ../nbs/14a_denoisers.ipynb #c31b383b
 from __future__ import annotations
 import torch
-from .core import LDPrunerError
 
 # %% auto #0
 __all__ = ['TRANSFORMER_FAMILIES', 'BLOCK_STACKS', 'STACK_LAYERS', 'transformer_family', 'is_transformer', 'is_conditional',
@@ -45,8 +44,7 @@ def block_position(model,     # a transformer denoiser
     fam = transformer_family(model)
     return (stack, int(i)) if fam and stack in BLOCK_STACKS[fam] and i.isdigit() else None
 
-def fixed_block(model,     # a transformer denoiser
-                block,     # one of its blocks
+def fixed_block(block,  # a block of a transformer denoiser
                ) -> str | None:
     "Why `block` cannot be removed (SD3's last block, built `context_pre_only`: the only one that ends the text stream), or None."
     if getattr(block, "context_pre_only", False):
@@ -54,12 +52,11 @@ def fixed_block(model,     # a transformer denoiser
     return None
 
 # %% ../nbs/14a_denoisers.ipynb #5c2e6b48
-def latent_shape(model,                   # a denoiser (U-Net or transformer)
-                 sample_size: int | None = None,  # latent height and width, for a model whose config has none (Flux)
+def latent_shape(model,  # a denoiser (U-Net or transformer)
                 ) -> tuple:
-    "The shape of one latent `model` denoises (channels, height, width), unpacked for Flux."
+    "The shape of one latent `model` denoises (channels, height, width), unpacked for Flux (whose size the loader sets from its VAE)."
     c = model.config
-    size = sample_size or c.get("sample_size") or getattr(model, "_ldpruner_sample_size", None) or 128
+    size = c.get("sample_size") or getattr(model, "_ldpruner_sample_size", None) or 128
     size = tuple(size) if isinstance(size, (tuple, list)) else (size, size)
     channels = c.in_channels // 4 if transformer_family(model) == "flux" else c.in_channels
     return (channels, *size)
@@ -151,7 +148,7 @@ def timestep_settings(scheduler,     # a diffusers scheduler
     "Extra `set_timesteps` arguments: `mu` for a flow-matching scheduler that shifts its schedule with the image's token count (Flux)."
     cfg = scheduler.config
     if not cfg.get("use_dynamic_shifting"): return {}
-    p = 2 if transformer_family(model) == "flux" else model.config.get("patch_size", 1) or 1
+    p = denoiser_downsampling(model)
     tokens = (shape[-2] // p) * (shape[-1] // p)
     lo, hi = cfg.get("base_image_seq_len", 256), cfg.get("max_image_seq_len", 4096)
     b_shift, m_shift = cfg.get("base_shift", 0.5), cfg.get("max_shift", 1.15)

@@ -12,7 +12,7 @@ from diffusers import UNet2DConditionModel, UNet2DModel
 from .core import LDPrunerError
 from .conditioning import Conditioning, check_conditioning, load_embeddings
 from .models import FAMILY_ENCODERS, LDM
-from .denoisers import TRANSFORMER_FAMILIES, transformer_family
+from .denoisers import TRANSFORMER_FAMILIES
 
 # %% auto #0
 __all__ = ['FAMILIES', 'TRANSFORMER_PIPELINES', 'UNET_CLASSES', 'TRANSFORMER_CLASSES', 'ENCODERS', 'TINY_FAMILIES',

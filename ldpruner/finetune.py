@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
-from diffusers import DDPMScheduler, UNet2DConditionModel
+from diffusers import DDPMScheduler
 from diffusers.training_utils import EMAModel
 from tqdm import tqdm
 from .core import LDPrunerError, fault_point, atomic_dir, model_fingerprint, tensor_digest
@@ -18,7 +18,7 @@ from .latents import SD_SCHEDULER_CONFIG
 from .models import cast, quiet_hf
 from .conditioning import Conditioning
 from .denoisers import BLOCK_STACKS, denoiser_output, flow_matching, flow_noised, is_conditional, is_transformer, transformer_family
-from .operators import JOINT_BLOCKS
+from .operators import main_stream
 
 # %% auto #0
 __all__ = ['LR_SCHEDULES', 'OPTIMIZERS', 'RECIPES', 'feature_points', 'FeatureTap', 'distill_loss', 'DistillConfig', 'lr_at',
@@ -41,9 +41,7 @@ class FeatureTap:
     def __init__(self, model: nn.Module, names: list[str]):
         self.model, self.names, self.features, self.handles = model, list(names), {}, []
     def _hook(self, name):
-        def hook(module, args, out):       # a two-stream block returns (text, image): its image stream is the feature
-            pick = 1 if type(module).__name__ in JOINT_BLOCKS else 0
-            self.features[name] = out[pick] if isinstance(out, (tuple, list)) else out
+        def hook(module, args, out): self.features[name] = main_stream(module, out)    # a two-stream block's image stream
         return hook
     def __enter__(self):
         self.handles = [self.model.get_submodule(n).register_forward_hook(self._hook(n)) for n in self.names]
@@ -266,7 +264,7 @@ def distill(student: nn.Module,                   # the pruned U-Net (trained in
     from accelerate import Accelerator
     from accelerate.state import AcceleratorState
     c = config or DistillConfig()
-    conditional = is_conditional(student)
+    conditional, transformer = is_conditional(student), is_transformer(student)
     if conditional and (prompts is None or ldm is None): raise LDPrunerError("a text-conditioned model needs `prompts` and `ldm` (its text encoder)")
     if prompts is not None and len(prompts) != len(latents): raise LDPrunerError(f"{len(latents)} latents but {len(prompts)} prompts")
     check_optimizer(c.optimizer); lr_at(0, c)
@@ -314,14 +312,14 @@ def distill(student: nn.Module,                   # the pruned U-Net (trained in
         loss, parts = 0.0, {}
         for sl in _chunks(len(xt), c.grad_accum):            # gradient accumulation: the same batch, in smaller pieces
             w = (sl.stop - sl.start) / len(xt)
-            kc = cond[sl].unet_kwargs() if conditional and not is_transformer(student) else {}
+            kc = cond[sl].unet_kwargs() if conditional and not transformer else {}
             with FeatureTap(teacher, list(fmap.values())) as tt, torch.no_grad():
-                if is_transformer(teacher):
+                if transformer:
                     eps_t = denoiser_output(teacher, xt[sl].to(_dtype(teacher)), t[sl].to(acc.device), cond[sl].to(dtype=_dtype(teacher))).float()
                 else: eps_t = teacher(xt[sl].to(_dtype(teacher)), t[sl].to(acc.device), **_as(kc, _dtype(teacher))).sample.float()
                 tt.features = {k: v.float() for k, v in tt.features.items()}
             with FeatureTap(acc.unwrap_model(model), list(fmap)) as ts:
-                if is_transformer(student): eps_s = denoiser_output(student, xt[sl], t[sl].to(acc.device), cond[sl], call=model)
+                if transformer: eps_s = denoiser_output(student, xt[sl], t[sl].to(acc.device), cond[sl], call=model)
                 else: eps_s = model(xt[sl], t[sl].to(acc.device), **kc).sample
             feats_s = {fmap[k]: v for k, v in ts.features.items()}
             l, pc = distill_loss(eps_s, eps_t, target[sl], feats_s, tt.features, c.task, c.out_kd, c.feat_kd, c.normalize)

@@ -5,7 +5,7 @@
 # %% ../nbs/03_latents.ipynb #19425622
 from __future__ import annotations
 import torch
-from diffusers import DDIMScheduler, UNet2DConditionModel
+from diffusers import DDIMScheduler
 from .core import LDPrunerError
 from .conditioning import Conditioning, as_conditioning, check_conditioning
 from .denoisers import denoiser_output, is_conditional, latent_shape, takes_unconditional, timestep_settings

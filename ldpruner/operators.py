@@ -22,9 +22,10 @@ from .denoisers import fixed_block
 
 # %% auto #0
 __all__ = ['ACTIVATIONS', 'NORMS', 'JOINT_BLOCKS', 'GATED_BLOCKS', 'OPERATOR_TYPES', 'DEFAULT_TYPES', 'Bypass', 'Zero',
-           'JointBypass', 'JointZero', 'TransformerBypass', 'ResnetShortcut', 'centre_tap', 'PoolDown', 'NearestUp',
-           'operator_kind', 'Operator', 'flow_rank', 'find_operators', 'operator_counts', 'replacement_for',
-           'resolve_nesting', 'split_name', 'get_operator', 'modified', 'check_all_modifiable', 'inventory']
+           'JointBypass', 'JointZero', 'main_stream', 'TransformerBypass', 'ResnetShortcut', 'centre_tap', 'PoolDown',
+           'NearestUp', 'operator_kind', 'Operator', 'flow_rank', 'find_operators', 'operator_counts',
+           'replacement_for', 'resolve_nesting', 'split_name', 'get_operator', 'modified', 'check_all_modifiable',
+           'inventory']
 
 # %% ../nbs/02_operators.ipynb #922be592
 def _input(x, kwargs):
@@ -49,6 +50,13 @@ class JointBypass(nn.Module):
 class JointZero(nn.Module):
     "A joint attention (SD3's, Flux's double blocks) that contributes nothing to either stream: `(0, 0)`, broadcast onto both."
     def forward(self, hidden_states=None, *args, **kwargs): return hidden_states.new_zeros(()), hidden_states.new_zeros(())
+
+def main_stream(module: nn.Module,  # a submodule
+                out,                # what it returned
+               ):
+    "The image stream of what `module` returned: a two-stream block's second output, any other tuple's first, a model output's sample."
+    if isinstance(out, (tuple, list)): return out[1] if type(module).__name__ in JOINT_BLOCKS else out[0]
+    return getattr(out, "sample", out)
 
 class TransformerBypass(nn.Module):
     "Identity for a `Transformer2DModel`, honouring its `return_dict` convention."
@@ -121,7 +129,7 @@ def operator_kind(module: nn.Module,         # a submodule of a U-Net
     "'identity', 'skip', 'replace', or None if LD-Pruner cannot modify `module` where it sits."
     if isinstance(module, (Attention, FeedForward)) and isinstance(parent, BasicTransformerBlock): return "skip"
     kind, parent_kind = type(module).__name__, type(parent).__name__
-    if kind in GATED_BLOCKS: return None if getattr(module, "context_pre_only", False) else "identity"   # SD3's last block ends the text stream
+    if kind in GATED_BLOCKS: return None if fixed_block(module) else "identity"
     if parent_kind in GATED_BLOCKS:          # a gated residual branch of a transformer denoiser's block
         residual = parent_kind != "FluxSingleTransformerBlock" and kind in ("Attention", "FluxAttention", "FeedForward")
         return "skip" if residual else None
@@ -227,7 +235,7 @@ def get_operator(unet: nn.Module,  # a diffusers U-Net
     parent, attr = split_name(unet, name)
     module = parent._modules[attr]
     kind = operator_kind(module, parent)
-    if kind is None and fixed_block(unet, module): raise LDPrunerError(f"'{name}': {fixed_block(unet, module)}")
+    if kind is None and fixed_block(module): raise LDPrunerError(f"'{name}': {fixed_block(module)}")
     if kind is None: raise LDPrunerError(f"'{name}' ({type(module).__name__}) is not an operator LD-Pruner can modify")
     return Operator(name, type(module).__name__, kind)
 
