@@ -11,6 +11,7 @@ from tqdm import tqdm
 from .core import LDPrunerError, model_fingerprint, stored_fingerprint
 from .tasks import task_latents
 from .latents import SD_SCHEDULER_CONFIG
+from .denoisers import denoiser_output
 from .operators import find_operators, modified
 from .scoring import OperatorScores
 from .criteria import Criterion, register_criterion
@@ -39,11 +40,11 @@ def predict_noise(unet,             # the U-Net
                   calib: dict,      # a calibration set (`calibration_set`)
                   batch: int = 64,  # samples per U-Net call
                  ) -> torch.Tensor:
-    "The U-Net's prediction for every input of a calibration set, in batches, on the U-Net's device and dtype."
+    "The denoiser's prediction for every input of a calibration set, in batches, on its device and dtype (a transformer called as its family takes it)."
     p, n = next(unet.parameters()), len(calib["sample"])
     def run(sl):
-        kw = calib["conditioning"][sl].to(p.device, p.dtype).unet_kwargs() if "conditioning" in calib else {}
-        return unet(calib["sample"][sl].to(p.device, p.dtype), calib["timestep"][sl].to(p.device), **kw).sample.float().cpu()
+        cond = calib["conditioning"][sl].to(p.device, p.dtype) if "conditioning" in calib else None
+        return denoiser_output(unet, calib["sample"][sl].to(p.device, p.dtype), calib["timestep"][sl].to(p.device), cond).float().cpu()
     return torch.cat([run(slice(i, i + batch)) for i in range(0, n, batch)])
 
 def output_loss_scores(ldm,                    # a model of a reference task

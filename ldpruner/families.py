@@ -11,7 +11,7 @@ import torch
 from diffusers import UNet2DConditionModel, UNet2DModel
 from .core import LDPrunerError
 from .conditioning import Conditioning, check_conditioning, load_embeddings
-from .models import FAMILY_ENCODERS, LDM
+from .models import FAMILY_ENCODERS, LDM, tiny_t5_encoder
 from .denoisers import TRANSFORMER_FAMILIES
 
 # %% auto #0
@@ -287,10 +287,7 @@ def _char_tokenizer(max_length=16):
                                    model_max_length=max_length)
 
 def _t5(tok, d=32, seed=0):
-    from transformers import T5Config, T5EncoderModel
-    torch.manual_seed(seed)
-    return T5EncoderModel(T5Config(vocab_size=len(tok), d_model=d, d_kv=8, d_ff=2 * d, num_layers=2, num_heads=2, pad_token_id=0,
-                                   eos_token_id=1)).eval()
+    return tiny_t5_encoder(len(tok), hidden_size=d, seed=seed)
 
 def _tiny_pixart(seed: int):
     from diffusers import DPMSolverMultistepScheduler, PixArtAlphaPipeline, PixArtTransformer2DModel

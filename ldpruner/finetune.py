@@ -77,18 +77,18 @@ def distill_loss(eps_s,                    # the student's prediction
 @dataclass
 class DistillConfig:
     "Hyper-parameters of `distill` (BK-SDM's loss weights by default)."
-    steps: int = 500
-    batch: int = 32
-    lr: float = 2e-4
+    steps: int = 500              # optimizer steps
+    batch: int = 32               # samples per step
+    lr: float = 2e-4              # peak learning rate
     warmup: float = 0.05          # fraction of steps with a linear warm-up
-    task: float = 1.0
-    out_kd: float = 1.0
-    feat_kd: float = 1.0
+    task: float = 1.0             # weight of the task loss (the scheduler's prediction target)
+    out_kd: float = 1.0           # weight of output KD (the teacher's prediction)
+    feat_kd: float = 1.0          # weight of feature KD (the teacher's features at the feature points)
     normalize: bool = False       # LAPTOP-Diff's normalised feature KD
-    p_uncond: float = 0.1
-    grad_clip: float = 1.0
-    seed: int = 0
-    save_every: int = 100
+    p_uncond: float = 0.1         # probability of the empty condition (classifier-free guidance)
+    grad_clip: float = 1.0        # gradient norm clip
+    seed: int = 0                 # seed of the batch order, timesteps and noise
+    save_every: int = 100         # steps between checkpoints (resumable runs)
     grad_accum: int = 1           # the batch runs in this many pieces (same gradient, less memory)
     lr_schedule: str = "cosine"   # after the warm-up: cosine decay to zero, or constant
     optimizer: str = "adamw"      # adamw (torch), or adamw8bit (bitsandbytes)

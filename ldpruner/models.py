@@ -18,8 +18,8 @@ from .denoisers import is_conditional, is_transformer, latent_shape
 # %% auto #0
 __all__ = ['SD14_UNET_CONFIG', 'TINY_SD_CONFIG', 'TINY_UNCOND_CONFIG', 'SPECIAL_TOKENS', 'FAMILY_ENCODERS', 'SHAPE_WORDS',
            'DEFAULT_PROMPTS', 'unet_from_config', 'tiny_unet', 'tiny_uncond_unet', 'WordTokenizer', 'build_tokenizer',
-           'check_vocabulary', 'tiny_text_encoder', 'quiet_hf', 'cast', 'LDM', 'UnconditionalLDMPipeline',
-           'tiny_ldm_random']
+           'check_vocabulary', 'tiny_text_encoder', 'tiny_t5_encoder', 'quiet_hf', 'cast', 'LDM',
+           'UnconditionalLDMPipeline', 'tiny_ldm_random']
 
 # %% ../nbs/01_models.ipynb #c186d0cf
 SD14_UNET_CONFIG = dict(
@@ -113,6 +113,20 @@ def tiny_text_encoder(vocab_size: int,        # vocabulary size
                          pad_token_id=0, bos_token_id=1, eos_token_id=2)
     return CLIPTextModel(cfg).eval()
 
+def tiny_t5_encoder(vocab_size: int,        # vocabulary size
+                    hidden_size: int = 32,  # model width
+                    num_heads: int = 2,     # attention heads
+                    head_dim: int = 8,      # width of each head
+                    eos_token_id: int = 1,  # the tokenizer's end-of-sequence id
+                    seed: int = 0,          # seed of the random weights
+                   ):
+    "A small `T5EncoderModel` (2 layers, pad id 0): the text encoder of PixArt-style models, at toy size."
+    from transformers import T5Config, T5EncoderModel
+    torch.manual_seed(seed)
+    cfg = T5Config(vocab_size=vocab_size, d_model=hidden_size, d_kv=head_dim, d_ff=2 * hidden_size, num_layers=2,
+                   num_heads=num_heads, pad_token_id=0, eos_token_id=eos_token_id)
+    return T5EncoderModel(cfg).eval()
+
 # %% ../nbs/01_models.ipynb #b277fb57
 FAMILY_ENCODERS: dict = {}     # family -> encode(ldm, prompts); `ldpruner.families` fills it for the pipelines it loads
 
@@ -121,13 +135,18 @@ def quiet_hf():
     """Silence diffusers' and transformers' loggers inside the block, for notes that say nothing to an ldpruner user:
     diffusers 0.42 notes every `.to()` of a model (even with nothing to keep in float32) and logs a failed load before
     raising (ldpruner turns the exception into its own one-line error); transformers notes that its image processors
-    fall back to PIL without torchvision when a pipeline module is imported."""
+    fall back to PIL without torchvision when a pipeline module is imported; their progress bars over the components
+    and shards a pipeline loads or writes (a bar over a few small files)."""
     from diffusers.utils import logging as dlog
     from transformers.utils import logging as tlog
-    levels = dlog.get_verbosity(), tlog.get_verbosity()
+    levels, bars = (dlog.get_verbosity(), tlog.get_verbosity()), (dlog.is_progress_bar_enabled(), tlog.is_progress_bar_enabled())
     dlog.set_verbosity(dlog.CRITICAL); tlog.set_verbosity(tlog.CRITICAL)    # ldpruner reports what fails, in its own words
+    dlog.disable_progress_bar(); tlog.disable_progress_bar()
     try: yield
-    finally: dlog.set_verbosity(levels[0]); tlog.set_verbosity(levels[1])
+    finally:
+        dlog.set_verbosity(levels[0]); tlog.set_verbosity(levels[1])
+        if bars[0]: dlog.enable_progress_bar()
+        if bars[1]: tlog.enable_progress_bar()
 
 def cast(module,       # a torch module
          device=None,  # where to move it

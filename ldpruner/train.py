@@ -8,10 +8,12 @@ import os, platform, tempfile, time
 from pathlib import Path
 import torch
 import torch.nn.functional as F
-from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
+from diffusers import AutoencoderKL, DDPMScheduler
 from tqdm import tqdm
 from .experiments import in_test, sized     # defined there; importable from here as before, `import *` included
 _all_ = ["in_test", "sized"]
+from .conditioning import Conditioning
+from .denoisers import denoiser_output, is_conditional, is_transformer
 from .latents import SD_SCHEDULER_CONFIG
 from .references import weights_root
 
@@ -68,7 +70,13 @@ def latent_scale(latents: torch.Tensor,  # encoded latents
     return float(1.0 / latents.std())
 
 # %% ../nbs/10_train.ipynb #05f93730
-def train_unet(unet,                                   # the U-Net to train
+def _text_condition(text_encoder, ids: torch.Tensor, masked: bool) -> Conditioning:
+    "Conditioning from caption ids: a CLIP encoder's states (U-Nets), or a T5 encoder's with the padding mask (PixArt, as its pipeline encodes)."
+    if not masked: return Conditioning(encoder_hidden_states=text_encoder(ids)[0])
+    mask = (ids != text_encoder.config.pad_token_id).long()
+    return Conditioning(encoder_hidden_states=text_encoder(ids, attention_mask=mask)[0], encoder_attention_mask=mask)
+
+def train_unet(unet,                                   # the denoiser to train (a U-Net, or a PixArt transformer)
                latents: torch.Tensor,                  # scaled training latents
                steps: int = 1000,                      # training steps
                batch: int = 64,                        # batch size
@@ -80,17 +88,17 @@ def train_unet(unet,                                   # the U-Net to train
                p_uncond: float = 0.1,                  # probability of the empty caption (for guidance)
                progress: bool = True,                  # show a progress bar
               ) -> list:
-    "Train `unet` (and `text_encoder` if given) to predict noise on `latents`; returns the loss history."
+    "Train `unet` (and `text_encoder` if given) to predict noise on `latents`; returns the loss history. A transformer is called as its family takes it."
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
     noise_sched = DDPMScheduler.from_config(SD_SCHEDULER_CONFIG)
     params = list(unet.parameters()) + (list(text_encoder.parameters()) if text_encoder is not None else [])
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=steps, pct_start=0.05)
-    conditional = isinstance(unet, UNet2DConditionModel)
+    conditional, masked = is_conditional(unet), is_transformer(unet)
     unet.train(); text_encoder is not None and text_encoder.train()
     hist = []
-    for _ in tqdm(range(steps), desc="U-Net", disable=not progress, mininterval=5):
+    for _ in tqdm(range(steps), desc=type(unet).__name__, disable=not progress, mininterval=5):
         i = torch.randint(len(latents), (batch,), generator=g)
         x0 = latents[i]
         noise = torch.randn(x0.shape, generator=g)
@@ -100,8 +108,8 @@ def train_unet(unet,                                   # the U-Net to train
             ids = token_ids[i].clone()
             drop = torch.rand(batch, generator=g) < p_uncond
             ids[drop] = empty_ids
-            pred = unet(xt, t, encoder_hidden_states=text_encoder(ids)[0]).sample
-        else: pred = unet(xt, t).sample
+            pred = denoiser_output(unet, xt, t, _text_condition(text_encoder, ids, masked))
+        else: pred = denoiser_output(unet, xt, t)
         loss = F.mse_loss(pred, noise)
         opt.zero_grad(); loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)

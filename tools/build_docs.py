@@ -27,7 +27,7 @@ NBS = ROOT / "nbs"
 SRC = ROOT / "_docs_src"            # the generated Markdown (git-ignored)
 HEADER = "<!-- generated from nbs/index.ipynb by tools/build_docs.py: edit the notebook, not this file -->\n\n"
 NBDEV_SITE = "https://ldpruner.github.io/ldpruner/"    # where nbdev's settings put the site: its links become relative
-NBDEV_SRC = re.compile(r"https://github\.com/ldpruner/ldpruner/blob/[^/]+/ldpruner/(\w+)\.py#L(\d+)")
+NBDEV_SRC = re.compile(r"https://github\.com/ldpruner/ldpruner/blob/[^/]+/ldpruner/(\w+)\.py#L(\d+|None)")
 
 # the sidebar label of each experiment notebook: the paper item (or role) it stands for, and what it does
 EXPERIMENTS = {"20_train_t2i": "Training tiny-t2i", "21_train_uig": "Training tiny-uig", "22_train_uag": "Training tiny-uag",
@@ -39,7 +39,23 @@ EXPERIMENTS = {"20_train_t2i": "Training tiny-t2i", "21_train_uig": "Training ti
                "33_fast_protocol": "Beyond: a 5x cheaper protocol", "34_compose_t2i": "Beyond: LD-Pruner × DiP-GO, peers' packages",
                "35_seeds_t2i": "Seeds under the t2i claims", "36_seeds_dipgo_audio": "Seeds under DiP-GO and audio",
                "37_compose_seeds_t2i": "Seeds under LD-Pruner × step reuse",
-               "38_rounds_seeds_t2i": "Seeds under pruning in rounds", "39_plain_t2i": "Beyond: a stock-diffusers architecture"}
+               "38_rounds_seeds_t2i": "Seeds under pruning in rounds", "39_plain_t2i": "Beyond: a stock-diffusers architecture",
+               "20a_train_pixart": "Training tiny-pixart", "40_transformer_t2i": "Beyond: a transformer denoiser"}
+
+# the library's sidebar: modules grouped by what they do, each labelled by what it holds (the page title stays the module's name)
+LIBRARY = {
+    "Models and operators": {"models": "Models and the LDM bundle", "references": "Reference models, load_model", "families": "diffusers families",
+                             "denoisers": "Transformer denoisers", "conditioning": "Conditioning", "operators": "Operators", "latents": "The latent loop"},
+    "Scoring and criteria": {"scoring": "LD-Pruner's score (Algorithm 1)", "criteria": "Criteria and their registry",
+                             "random_criterion": "Random criterion (how to add one)", "baselines": "LAPTOP-Diff's output loss",
+                             "block_mse": "Flux.1-Lite's block MSE", "protocols": "Cheaper scoring protocols", "rounds": "Pruning in rounds"},
+    "Pruning and measuring": {"pruning": "Pruning and pruned models", "bench": "Measured speed", "pipeline": "The whole pipeline",
+                              "samples": "Samples beside the base", "report": "Reports", "cli": "The ldpruner command"},
+    "Recovery and evaluation": {"finetune": "Distillation", "metrics": "Metrics", "tasks": "Reference tasks", "data": "Offline datasets",
+                                "userdata": "Your prompts and data", "train": "Training the references"},
+    "The other methods": {"bksdm": "BK-SDM's students", "blockreuse": "Block reuse across steps", "dipgo": "DiP-GO", "reuse": "Reuse schedules"},
+    "Package": {"init": "The package", "core": "Errors, fingerprints, atomic writes", "experiments": "Experiment helpers"},
+}
 
 
 def page_name(nb: Path) -> str:
@@ -83,9 +99,21 @@ def processed(path: Path) -> nbformat.NotebookNode:
             if re.search(r"^#\|\s*echo:\s*false", c["source"], re.M):      # output only (show_doc), as Quarto shows it
                 c["metadata"] = {**c["metadata"], "tags": ["remove_input"]}
             c["source"] = "\n".join(l for l in c["source"].splitlines() if not l.lstrip().startswith("#|")).strip()
+            c["outputs"] = merged_streams(c["outputs"])
         cells.append(c)
     d = {"cells": cells, "metadata": {"language_info": {"name": "python"}}, "nbformat": 4, "nbformat_minor": 4}
     return nbformat.reads(json.dumps(d), as_version=4)
+
+
+def merged_streams(outputs: list) -> list:
+    "A cell's consecutive prints to one stream as one output (one block on the page, not several with gaps between)."
+    out = []
+    for o in outputs:
+        o = dict(o)
+        if o.get("output_type") == "stream" and out and out[-1].get("output_type") == "stream" and out[-1].get("name") == o.get("name"):
+            out[-1] = {**out[-1], "text": "".join(out[-1]["text"]) + "".join(o["text"])}
+        else: out.append(o)
+    return out
 
 
 def _exporter():
@@ -108,9 +136,21 @@ def site_links(text: str, prefix: str = "", ext: str = ".md") -> str:
     return text
 
 
+def notebook_links(md: str) -> str:
+    "A notebook named in prose (`24_finetune_t2i`, `nbs/24_finetune_t2i.ipynb`) becomes a link to its page; code blocks are left alone."
+    names = {p.stem: page_name(p) for p in notebooks()}
+    def link(m):
+        stem = m.group(1)
+        return f"[`{stem}`]({names[stem]}.md)" if stem in names else m.group(0)
+    parts = re.split(r"(^```.*?^```)", md, flags=re.M | re.S)
+    pat = re.compile(r"(?<!\[)`(?:nbs/)?(\d{2,3}[a-z]?_\w+)(?:\.ipynb)?`(?!\]|\()")
+    return "".join(p if i % 2 else pat.sub(link, p) for i, p in enumerate(parts))
+
+
 def source_links(text: str) -> str:
-    "show_doc's source links point to the page's own copy of the module's source (line anchors), which works offline."
-    return NBDEV_SRC.sub(lambda m: f"source/{m.group(1)}.md#__codelineno-0-{m.group(2)}", text)
+    """show_doc's source links point to the page's own copy of the module's source (line anchors), which works offline;
+    where nbdev found no line (`#LNone`: a class made by a factory), to the top of that source page."""
+    return NBDEV_SRC.sub(lambda m: f"source/{m.group(1)}.md" + ("" if m.group(2) == "None" else f"#__codelineno-0-{m.group(2)}"), text)
 
 
 def _split_default(part: str) -> tuple[str, str]:
@@ -123,15 +163,43 @@ def _split_default(part: str) -> tuple[str, str]:
     return part, ""
 
 
-def _param_row(line: str) -> tuple[str, str, str, str] | None:
-    "(name, type, default, details) of one parameter line of fastcore's signature: `    name:type=default, # details`."
-    if not line.startswith("    ") or line.strip().startswith((")", "#")): return None
-    code, _, details = line.strip().partition(" # ")
-    code = code.rstrip().removesuffix(",")
-    name, sep, rest = code.partition(":")
-    if not sep: name, default = _split_default(code); typ = ""
-    else: typ, default = _split_default(rest)
-    return name.strip(), typ.strip(), default.strip(), details.strip().replace("|", "\\|")
+def _split_params(code: str) -> list[str]:
+    "'a:int=1, b:str=\'x, y\'' -> ['a:int=1', \"b:str='x, y'\"]: the commas outside brackets and quotes."
+    parts, depth, quote, start = [], 0, None, 0
+    for i, ch in enumerate(code):
+        if quote: quote = None if ch == quote else quote
+        elif ch in "'\"": quote = ch
+        elif ch in "([{": depth += 1
+        elif ch in ")]}": depth -= 1
+        elif ch == "," and depth == 0: parts.append(code[start:i]); start = i + 1
+    return [p.strip() for p in parts + [code[start:]] if p.strip()]
+
+
+def _param_rows(line: str, docs: dict) -> list[tuple[str, str, str, str]]:
+    """(name, type, default, details) of each parameter on one line of fastcore's signature (`    name:type=default, # details`;
+    a dataclass's signature puts several on a line): details from the comment, else from the object's docments."""
+    if not line.startswith("    ") or line.strip().startswith((")", "#")): return []
+    code, _, comment = line.strip().partition(" # ")
+    rows = []
+    for part in _split_params(code.rstrip().removesuffix(",")):
+        name, sep, rest = part.partition(":")
+        if not sep: name, default = _split_default(part); typ = ""
+        else: typ, default = _split_default(rest)
+        name = name.strip()
+        rows.append([name, typ.strip(), default.strip(), docs.get(name.lstrip("*")) or ""])
+    if rows and comment.strip(): rows[-1][3] = comment.strip()
+    return [(n, t, d, x.replace("|", "\\|").replace("\n", " ")) for n, t, d, x in rows]
+
+
+def _docments(module: str | None, name: str) -> dict:
+    "{parameter: its docments comment} of `name` in `module`, or {} where it cannot be found."
+    if not module: return {}
+    try:
+        import importlib
+        from fastcore.docments import docments
+        obj = getattr(importlib.import_module(module), name)
+        return {k: v for k, v in docments(obj).items() if isinstance(v, str)}
+    except Exception: return {}
 
 
 def _code(x: str) -> str:
@@ -139,13 +207,14 @@ def _code(x: str) -> str:
     return f"<code>{html.escape(x).replace('|', '&#124;')}</code>" if x else ""
 
 
-def param_tables(md: str) -> str:
+def param_tables(md: str, module: str | None = None) -> str:
     """Under each signature `show_doc` writes (one parameter a line, its docments comment beside it), a parameter table:
-    name, type, default and details, as nbdev's docs show them."""
+    name, type, default and details, one parameter a row, as nbdev's docs show them."""
     def table(m):
         sig = m.group(1)
         lines = sig.splitlines()
-        rows = [r for r in map(_param_row, lines[1:]) if r]
+        docs = _docments(module, re.match(r"(?:def|class) (\w+)", lines[0]).group(1))
+        rows = [r for line in lines[1:] for r in _param_rows(line, docs)]
         if not rows: return m.group(0)
         ret = re.search(r"\)\s*->\s*(.+?):?\s*$", lines[-1])
         out = ["|  | **Type** | **Default** | **Details** |", "|---|---|---|---|"]
@@ -161,8 +230,36 @@ def page(nb: Path) -> tuple[str, dict]:
     body, files = to_markdown(nb)
     body = re.sub(r"\A\s*#\s+.+\n(\s*>.*\n)*", "", body)             # the notebook's own title cell, written again below
     boost = "" if is_experiment(nb) else "search:\n  boost: 3\n"        # API entries first in search results
+    if module_of(nb) == "ldpruner.cli": body += "\n\n" + commands_reference()
     text = f"---\ntitle: {json.dumps(title)}\n{boost}---\n\n# {title}\n\n" + (f"> {summary}\n\n" if summary else "") + body.strip() + "\n"
-    return source_links(site_links(param_tables(text))), files
+    return source_links(site_links(notebook_links(figure_alt_text(param_tables(text, module_of(nb)))))), files
+
+
+def commands_reference() -> str:
+    "Every `ldpruner` command's options as tables, read from the argparse parser itself (so the page cannot go stale)."
+    import argparse
+    from ldpruner.cli import build_parser
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    helps = {c.dest: c.help for c in sub._choices_actions}
+    out = ["## Every command's options", "", "Read from `build_parser()`, the parser the command itself runs.", ""]
+    for name, p in sub.choices.items():
+        out += [f"### ldpruner {name}", "", helps.get(name) or p.description or "", "", "| option | default | what it does |", "|---|---|---|"]
+        for a in p._actions:
+            if isinstance(a, argparse._HelpAction): continue
+            opt = ", ".join(a.option_strings) or a.dest.upper()
+            if a.choices and not isinstance(a.choices, dict): opt += " {" + ", ".join(map(str, a.choices)) + "}"
+            dflt = "" if a.default is None or a.default is argparse.SUPPRESS or a.default is False or a.required else str(a.default)
+            cell = lambda x: html.escape(x).replace("|", "&#124;")
+            out.append(f"| <code>{cell(opt)}</code> | {('<code>' + cell(dflt) + '</code>') if dflt else ''} | {cell(a.help or '')} |")
+        out.append("")
+    return "\n".join(out)
+
+
+def module_of(nb: Path) -> str | None:
+    "The module a library notebook exports (`#| default_exp`), as an import name."
+    for c in read_nb(nb).cells:
+        if c.cell_type == "code" and (m := re.search(r"#\|\s*default_exp\s+(\S+)", c.source)): return f"ldpruner.{m.group(1)}"
+    return None
 
 
 def readme() -> str:
@@ -181,17 +278,18 @@ def module_source_pages(out: Path) -> list[str]:
     (out / "source").mkdir(exist_ok=True)
     mods = sorted(p for p in (ROOT / "ldpruner").glob("*.py") if not p.name.startswith("_"))
     for m in mods:
-        (out / "source" / f"{m.stem}.md").write_text(f"# ldpruner/{m.name}\n\n```python linenums=\"1\"\n{m.read_text()}```\n")
+        front = f"---\ntitle: \"Source of ldpruner/{m.name}\"\nsearch:\n  exclude: true\n---\n\n"   # out of search: the API pages answer
+        (out / "source" / f"{m.stem}.md").write_text(f"{front}# ldpruner/{m.name}\n\n```python linenums=\"1\"\n{m.read_text()}```\n")
     return [f"source/{m.stem}.md" for m in mods]
 
 
 def nav() -> list:
-    lib, exp = [], []
-    for nb in notebooks():
-        if nb.stem == "index": continue
-        title = frontmatter(nb)[0]
-        if is_experiment(nb): exp.append({EXPERIMENTS.get(nb.stem, title): f"{page_name(nb)}.md"})
-        else: lib.append({"package" if title == "ldpruner" else title: f"{page_name(nb)}.md"})
+    "Home, the library in groups (each module labelled by what it holds), the experiments; source pages are linked, not listed."
+    pages = {page_name(nb): nb for nb in notebooks() if nb.stem != "index"}
+    listed = {name for group in LIBRARY.values() for name in group}
+    lib = [{g: [{label: f"{name}.md"} for name, label in group.items() if name in pages]} for g, group in LIBRARY.items()]
+    lib += [{name: f"{name}.md"} for name, nb in pages.items() if not is_experiment(nb) and name not in listed]   # a new module, until it is grouped
+    exp = [{EXPERIMENTS.get(nb.stem, frontmatter(nb)[0]): f"{name}.md"} for name, nb in pages.items() if is_experiment(nb)]
     return [{"Home": "index.md"}, {"Library": lib}, {"Experiments": exp}]
 
 
@@ -224,16 +322,45 @@ def build_site(site: Path) -> int:
         for name, data in files.items():
             (docs / name).parent.mkdir(parents=True, exist_ok=True)
             (docs / name).write_bytes(data)
+    shutil.copy(ROOT / "tools" / "docs.css", docs / "docs.css")
     for extra in ("benchmarks",):                                          # figures the index links to
         if (ROOT / extra).is_dir(): shutil.copytree(ROOT / extra, docs / extra)
     sources = module_source_pages(docs)
-    cfg = {"INHERIT": str(ROOT / "mkdocs.yml"), "docs_dir": str(docs), "site_dir": str(site.resolve()),
-           "nav": nav() + [{"Source": [{s.removeprefix("source/").removesuffix(".md"): s} for s in sources]}]}
+    cfg = {"INHERIT": str(ROOT / "mkdocs.yml"), "docs_dir": str(docs), "site_dir": str(site.resolve()), "nav": nav(),
+           "site_name": f"ldpruner {version()}", "not_in_nav": "/source/*.md"}
     (SRC / "mkdocs.yml").write_text(json.dumps(cfg, indent=1))       # JSON is YAML
     r = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet", "-f", str(SRC / "mkdocs.yml")],
                        capture_output=True, text=True)
     if r.returncode: sys.exit(f"mkdocs build failed:\n{r.stdout}{r.stderr}")
+    relative_404(site)
     return len(notebooks())
+
+
+def version() -> str:
+    "The package's version, as settings.ini (and so `ldpruner.__version__`) has it."
+    return re.search(r"^version\s*=\s*(\S+)", (ROOT / "settings.ini").read_text(), re.M).group(1)
+
+
+def figure_alt_text(md: str) -> str:
+    """nbconvert gives every figure the alt text "png": each gets the heading of its section instead (numbered where a
+    section has several), which is what a screen reader and a broken image then show."""
+    out, heading, count = [], "", 0
+    for line in md.splitlines(keepends=True):
+        if (h := re.match(r"#{1,4}\s+(.+)", line)): heading, count = h.group(1).strip(), 0
+        def alt(m):
+            nonlocal count
+            count += 1
+            label = heading or "figure"
+            return f"![{label} (figure {count})" + "]("
+        out.append(re.sub(r"!\[(?:png|svg|jpeg|image/png)\]\(", alt, line))
+    return "".join(out)
+
+
+def relative_404(site: Path):
+    """MkDocs writes the 404 page's styles, scripts and links from the site root (`/assets/...`), which leaves it unstyled
+    when the site is opened from a folder or served under a sub-path: make them relative to the site's top folder."""
+    page = site / "404.html"
+    if page.exists(): page.write_text(re.sub(r'(\s(?:href|src))="/(?!/)', r'\1="', page.read_text()))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,64 @@
+"""The docs check fails on a broken site: the real site passes it, and a copy with each fault seeded (one at a time) is
+reported, on the page the fault is on. The site is the one `tests/run.sh` built into _docs/ (built here if absent)."""
+import re, shutil, subprocess, sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+import check_docs  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def site():
+    built = ROOT / "_docs"
+    if not (built / "index.html").is_file():
+        subprocess.run([sys.executable, str(ROOT / "tools" / "build_docs.py"), "--site", str(built)], check=True, cwd=ROOT)
+    return built
+
+
+def _edit(path: Path, old: str, new: str, count: int = 1):
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path.name}: the seeded fault needs updating"
+    path.write_text(text.replace(old, new, count))
+
+
+def _into_article(path: Path, html: str):
+    _edit(path, "</article>", html + "</article>")
+
+
+OUTPUT = '<div class="highlight"><pre><span></span><code>{}</code></pre></div>'
+FAULTS = {   # name: (seed the fault into a copy of the site, the page it is reported on, what the report says)
+    "figures removed from 26": (lambda s: (s / "26_compare_t2i.html").write_text(
+        re.sub(r"<img[^>]*>", "", (s / "26_compare_t2i.html").read_text())), "figures", "shown on its page"),
+    "home page's experiment links to a missing page": (lambda s: _edit(s / "index.html", 'href="26_compare_t2i.html', 'href="26_missing.html', count=-1),
+                                                     "index.html", "missing page"),
+    "line anchors removed from a source page": (lambda s: (s / "source" / "pruning.html").write_text(
+        re.sub(r'\s(?:id|name)="__codelineno-0-\d+"', "", (s / "source" / "pruning.html").read_text())), "pruning.html", "missing anchor"),
+    "ANSI traceback with a local path in scoring": (lambda s: _into_article(s / "scoring.html", OUTPUT.format(
+        '\x1b[31mTraceback (most recent call last)\x1b[0m\n  File "/home/someone/ldpruner/scoring.py", line 3')), "scoring.html", "a traceback"),
+    "progress bar in scoring": (lambda s: _into_article(s / "scoring.html", OUTPUT.format("scoring operators: 100%|██████████| 108/108 [01:10&lt;00:00]")),
+                                "scoring.html", "a progress bar"),
+    "warning block in an experiment": (lambda s: _into_article(s / "35_seeds_t2i.html", OUTPUT.format(
+        "/x/ldpruner/pruning.py:240: UserWarning: target not reached")), "35_seeds_t2i.html", "a Python warning"),
+    "placeholder docstring in cli": (lambda s: _into_article(s / "cli.html", "<p>Call self as a function.</p>"), "cli.html", "placeholder"),
+    "two parameters in one table row": (lambda s: (s / "pruning.html").write_text(re.sub(
+        r"<td><code>int (\||&#124;) None</code></td>", r"<td><code>int \1 None, speedup:float=None</code></td>", (s / "pruning.html").read_text(), count=1)),
+        "pruning.html", "several parameters"),
+    "404 page styled from the site root": (lambda s: _edit(s / "404.html", 'href="assets/', 'href="/assets/', count=-1), "404.html", "site root"),
+}
+
+
+def test_the_real_site_passes(site):
+    assert check_docs.site_problems(site) == {}
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_each_seeded_fault_is_reported(site, tmp_path, fault):
+    seed, where, says = FAULTS[fault]
+    copy = tmp_path / "site"
+    shutil.copytree(site, copy)
+    seed(copy)
+    found = check_docs.site_problems(copy)
+    assert any(says in e for e in found.get(where, [])), (fault, found)
