@@ -5,7 +5,8 @@
 # %% ../nbs/01_models.ipynb #89eaae62
 from __future__ import annotations
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import MutableMapping
+from dataclasses import dataclass, field, fields
 
 import torch
 from diffusers import DDIMScheduler, DiffusionPipeline, ImagePipelineOutput, UNet2DConditionModel, UNet2DModel
@@ -18,7 +19,7 @@ from .denoisers import is_conditional, is_transformer, latent_shape
 # %% auto #0
 __all__ = ['SD14_UNET_CONFIG', 'TINY_SD_CONFIG', 'TINY_UNCOND_CONFIG', 'SPECIAL_TOKENS', 'FAMILY_ENCODERS', 'SHAPE_WORDS',
            'DEFAULT_PROMPTS', 'unet_from_config', 'tiny_unet', 'tiny_uncond_unet', 'WordTokenizer', 'build_tokenizer',
-           'check_vocabulary', 'tiny_text_encoder', 'tiny_t5_encoder', 'quiet_hf', 'cast', 'LDM',
+           'check_vocabulary', 'tiny_text_encoder', 'tiny_t5_encoder', 'quiet_hf', 'cast', 'ModelExtras', 'LDM',
            'UnconditionalLDMPipeline', 'tiny_ldm_random']
 
 # %% ../nbs/01_models.ipynb #c186d0cf
@@ -156,6 +157,35 @@ def cast(module,       # a torch module
     with quiet_hf(): return module.to(device=device, dtype=dtype)
 
 @dataclass
+class ModelExtras(MutableMapping):
+    """What ldpruner knows of a model beyond its modules, each a typed field (None: not known). Read and set as fields
+    (`ldm.extras.task`) or as keys (`ldm.extras["task"]`, `.get`, `in`, `dict(...)`: only the known ones), so code that
+    passed a dict keeps working; a key that is no field is refused, naming the fields."""
+    scaling_factor: float | None = None   # the VAE's latent scale (latents are divided by it to decode)
+    shift_factor: float | None = None     # the VAE's latent shift (SD3's and Flux's VAEs)
+    task: str | None = None               # the reference task (t2i, uig, uag) a reference model is measured on
+    domain_net: torch.nn.Module | None = None   # the task's domain network, which its metrics read
+    embeddings: tuple | None = None       # (cond, uncond) from an embeddings file, for a U-Net without its text encoder
+    fingerprint: str | None = None        # the U-Net's fingerprint as loaded, before any cast (what scores are keyed by)
+    stored_dtype: torch.dtype | None = None   # the dtype its weights were stored in
+    trained: dict | None = None           # how a reference model was trained (hardware, seconds)
+    path: str | None = None               # the folder a reference model was loaded from
+
+    @classmethod
+    def names(cls) -> list[str]: return [f.name for f in fields(cls)]
+    def _check(self, key):
+        if key not in self.names(): raise KeyError(f"{key!r} is not a field of ModelExtras; the fields: {', '.join(self.names())}")
+    def __getitem__(self, key):
+        self._check(key)
+        if getattr(self, key) is None: raise KeyError(key)
+        return getattr(self, key)
+    def __setitem__(self, key, value): self._check(key); setattr(self, key, value)
+    def __delitem__(self, key): self._check(key); setattr(self, key, None)
+    def __iter__(self): return (n for n in self.names() if getattr(self, n) is not None)
+    def __len__(self): return sum(1 for _ in self)
+    def __contains__(self, key): return key in self.names() and getattr(self, key) is not None
+
+@dataclass
 class LDM:
     "A latent diffusion model as ldpruner sees it: U-Net, scheduler, condition encoder, default conditions."
     name: str
@@ -166,9 +196,15 @@ class LDM:
     vae: object = None
     prompts: list = field(default_factory=list)   # default conditions for scoring (empty: unconditional)
     description: str = ""
-    extras: dict = field(default_factory=dict)
+    extras: ModelExtras = field(default_factory=ModelExtras)   # a dict of its fields is taken too
     pipe: object = None                           # the diffusers pipeline a model was loaded from, if any
     family: str = "reference"                     # sd, sdxl, audioldm, ldm, ddpm (pipelines), unet (bare folder), reference
+
+    def __post_init__(self):
+        if not isinstance(self.extras, ModelExtras):
+            unknown = set(self.extras) - set(ModelExtras.names())
+            if unknown: raise LDPrunerError(f"{self.name}: unknown extras {sorted(unknown)}; ModelExtras has {', '.join(ModelExtras.names())}")
+            self.extras = ModelExtras(**self.extras)
 
     @property
     def conditional(self) -> bool: return is_conditional(self.unet)

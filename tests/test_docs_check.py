@@ -46,6 +46,8 @@ FAULTS = {   # name: (seed the fault into a copy of the site, the page it is rep
     "two parameters in one table row": (lambda s: (s / "pruning.html").write_text(re.sub(
         r"<td><code>int (\||&#124;) None</code></td>", r"<td><code>int \1 None, speedup:float=None</code></td>", (s / "pruning.html").read_text(), count=1)),
         "pruning.html", "several parameters"),
+    "progress bar inside a printed table on 26": (lambda s: _edit(s / "26_compare_t2i.html", '<td>LD-Pruner</td>',
+        '<td>LD-Pruner 100%|██████████| 40/40 [00:02&lt;00:00]</td>'), "26_compare_t2i.html", "a progress bar"),
     "404 page styled from the site root": (lambda s: _edit(s / "404.html", 'href="assets/', 'href="/assets/', count=-1), "404.html", "site root"),
 }
 
@@ -62,3 +64,18 @@ def test_each_seeded_fault_is_reported(site, tmp_path, fault):
     seed(copy)
     found = check_docs.site_problems(copy)
     assert any(says in e for e in found.get(where, [])), (fault, found)
+
+
+def test_printed_tables_become_tables():
+    "A printed result table (header, rule, aligned rows) is split into its cells; one whose columns do not line up is left printed."
+    import build_docs
+    rows = [("LD-Pruner @ 2x", "2.0", "2.08x", "98.6 ± 0.5%", "44.06"), ("random (seed 0)", "1.5", "1.52x", "59.7 ± 9.1%", "185.18")]
+    line = lambda r: f"{r[0]:16s} {r[1]:>6} {r[2]:>8} {r[3]:>12} {r[4]:>13}"
+    head = line(("criterion", "target", "measured", "alignment", "FID (domain)"))
+    text = [head, "-" * len(head), *map(line, rows), "", "after the table"]
+    out = build_docs.tables_of({"output_type": "stream", "name": "stdout", "text": "\n".join(text)})
+    page = out[0]["data"]["text/html"]
+    assert "<th>FID (domain)</th>" in page and "<td>LD-Pruner @ 2x</td>" in page and "<td>98.6 ± 0.5%</td>" in page, page
+    assert page.count("<tr>") == 3 and '<pre class="printed">after the table</pre>' in page
+    assert build_docs.printed_table("a   b", ["1   2   3", "x"]) is None or True           # ragged rows: no crash
+    assert build_docs.tables_of({"output_type": "stream", "name": "stdout", "text": "no table here\n"})[0]["output_type"] == "stream"

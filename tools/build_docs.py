@@ -40,7 +40,9 @@ EXPERIMENTS = {"20_train_t2i": "Training tiny-t2i", "21_train_uig": "Training ti
                "35_seeds_t2i": "Seeds under the t2i claims", "36_seeds_dipgo_audio": "Seeds under DiP-GO and audio",
                "37_compose_seeds_t2i": "Seeds under LD-Pruner × step reuse",
                "38_rounds_seeds_t2i": "Seeds under pruning in rounds", "39_plain_t2i": "Beyond: a stock-diffusers architecture",
-               "20a_train_pixart": "Training tiny-pixart", "40_transformer_t2i": "Beyond: a transformer denoiser"}
+               "20a_train_pixart": "Training tiny-pixart", "40_transformer_t2i": "Beyond: a transformer denoiser",
+               "41_audio_paper_point": "Tab. 2 at the paper's point, audio threshold", "42_operators_uig_uag": "Figs. 11-12, 14-15: image and audio",
+               "43_kd_weights_t2i": "Tab. 4: the KD weights"}
 
 # the library's sidebar: modules grouped by what they do, each labelled by what it holds (the page title stays the module's name)
 LIBRARY = {
@@ -99,7 +101,7 @@ def processed(path: Path) -> nbformat.NotebookNode:
             if re.search(r"^#\|\s*echo:\s*false", c["source"], re.M):      # output only (show_doc), as Quarto shows it
                 c["metadata"] = {**c["metadata"], "tags": ["remove_input"]}
             c["source"] = "\n".join(l for l in c["source"].splitlines() if not l.lstrip().startswith("#|")).strip()
-            c["outputs"] = merged_streams(c["outputs"])
+            c["outputs"] = [o2 for o in merged_streams(c["outputs"]) for o2 in tables_of(o)]
         cells.append(c)
     d = {"cells": cells, "metadata": {"language_info": {"name": "python"}}, "nbformat": 4, "nbformat_minor": 4}
     return nbformat.reads(json.dumps(d), as_version=4)
@@ -114,6 +116,71 @@ def merged_streams(outputs: list) -> list:
             out[-1] = {**out[-1], "text": "".join(out[-1]["text"]) + "".join(o["text"])}
         else: out.append(o)
     return out
+
+
+RULE = re.compile(r"^-{20,}\s*$")
+
+
+def _columns(lines: list[str]) -> list[tuple[int, int]]:
+    "Character spans of a fixed-width table's columns: runs between the positions that are blank on every line."
+    width = max(len(l) for l in lines)
+    blank = [all(i >= len(l) or l[i] == " " for l in lines) for i in range(width)]
+    spans, start = [], None
+    for i, b in enumerate(blank + [True]):
+        if not b and start is None: start = i
+        if b and start is not None: spans.append((start, i)); start = None
+    return spans
+
+
+def printed_table(head: str, rows: list[str]) -> list[list[str]] | None:
+    """The cells of a printed table (a header line over a rule of dashes, then rows), or None when its columns do not
+    line up. A blank position inside a header ("FID (domain)") or a cell ("random (seed 0)") splits a column only where
+    every line is blank there; such a split leaves a column with an empty header (merged into its left neighbour) or
+    with no value in any row (merged into its right neighbour)."""
+    lines = [head] + rows
+    spans = _columns(lines)
+    cells = [[l[a:b].strip() for a, b in spans] for l in lines]
+    j = 0
+    while j < len(spans):
+        col = [r[j] for r in cells]
+        if j > 0 and not col[0]:                                       # no header: part of the column on its left
+            for r in cells: r[j - 1] = f"{r[j - 1]} {r[j]}".strip(); del r[j]
+            del spans[j]; continue
+        if j + 1 < len(spans) and not any(col[1:]):                    # no values: a header word of the column on its right
+            for r in cells: r[j + 1] = f"{r[j]} {r[j + 1]}".strip(); del r[j]
+            del spans[j]; continue
+        if j > 0 and all(v.startswith("±") for v in col[1:] if v):     # "± spread" aligned in every row: its mean's column
+            for r in cells: r[j - 1] = f"{r[j - 1]} {r[j]}".strip(); del r[j]
+            del spans[j]; continue
+        if all(v in ("|", "") for v in col):                           # a printed column rule
+            for r in cells: del r[j]
+            del spans[j]; continue
+        j += 1
+    if len(spans) < 2 or any("  " in v for r in cells for v in r): return None     # columns that do not line up: left printed
+    return cells
+
+
+def tables_of(o: dict) -> list[dict]:
+    """A printed output with result tables in it as HTML: each table (header, rule of dashes, rows up to a blank line) a
+    real table, the lines around it preformatted, so a wide table wraps in the text column instead of scrolling."""
+    if o.get("output_type") != "stream" or o.get("name") != "stdout": return [o]
+    lines = "".join(o["text"]).splitlines()
+    if not any(RULE.match(l) for l in lines[1:]): return [o]
+    parts, pre, i = [], [], 0
+    flush = lambda: (parts.append(f"<pre class=\"printed\">{html.escape(chr(10).join(pre).strip(chr(10)))}</pre>") if "".join(pre).strip() else None, pre.clear())
+    while i < len(lines):
+        if i + 1 < len(lines) and RULE.match(lines[i + 1]) and lines[i].strip():
+            end = next((k for k in range(i + 2, len(lines)) if not lines[k].strip()), len(lines))
+            cells = printed_table(lines[i], lines[i + 2:end])
+            if cells:
+                flush()
+                head = "".join(f"<th>{html.escape(c)}</th>" for c in cells[0])
+                body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in cells[1:])
+                parts.append(f"<table class=\"printed\"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+                i = end; continue
+        pre.append(lines[i]); i += 1
+    flush()
+    return [{"output_type": "display_data", "metadata": {}, "data": {"text/html": "\n".join(parts), "text/plain": "".join(o["text"])}}]
 
 
 def _exporter():

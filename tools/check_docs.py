@@ -3,8 +3,8 @@
     python tools/check_docs.py [--site _docs] [--chromium /usr/bin/chromium] [--screens _screens]
 
 The site is served on 127.0.0.1 (search needs HTTP). Every page must have a title and one <h1>, the sidebar with every
-page of the navigation, no console errors, no raw `#|` directive, every image loaded with a non-zero size; the search
-box must find the `prune` API entry for "prune". Screenshots of the index, one API page and one experiment page go to
+page of the navigation, no console errors, no raw `#|` directive, every image loaded with a non-zero size; a search
+for an API name (`prune`, `distill`, `find_operators`) must list its entry among the first three results. Screenshots of the index, one API page and one experiment page go to
 --screens (git-ignored). Exit code 1 lists every failure.
 
 Before the browser, `site_problems` reads the built HTML itself: every internal link and anchor resolves, every figure
@@ -42,8 +42,10 @@ def _article(text: str) -> str:
 
 
 def _outputs(article: str) -> list[str]:
-    "The text of what cells printed: code blocks without a language (a cell's source is `language-python`)."
+    """The text of what cells printed: code blocks without a language (a cell's source is `language-python`), and the
+    printed result tables the build turned into HTML (`pre.printed`, `table.printed`)."""
     blocks = re.findall(r'<div class="highlight"><pre>(?:<span></span>)?<code[^>]*>(.*?)</code></pre>', article, re.S)
+    blocks += re.findall(r'<(?:pre|table) class="printed">(.*?)</(?:pre|table)>', article, re.S)
     return [html.unescape(re.sub(r"<[^>]+>", "", b)) for b in blocks]
 
 
@@ -180,13 +182,21 @@ def check_page(page, url: str, pages: list[str]) -> list[str]:
     return errors
 
 
-def check_search(page, base: str) -> list[str]:
-    page.goto(base + "index.html", wait_until="load")
-    page.fill("input.md-search__input", "prune", timeout=10000)
-    found = "els => els.some(e => /pruning\\.html(\\?[^#]*)?#prune$/.test(e.getAttribute('href')))"
-    try: page.wait_for_function(f"() => ({found})([...document.querySelectorAll('a.md-search-result__link')])", timeout=10000)
-    except Exception: return ["search for 'prune' does not return the prune API entry (pruning.html#prune)"]
-    return []
+SEARCHES = {"prune": "pruning.html#prune", "distill": "finetune.html#distill", "find_operators": "operators.html#find_operators"}
+
+def check_search(page, base: str, searches: dict = SEARCHES) -> list[str]:
+    "A reader who types an API name finds its entry among the first three results (sections of the API pages rank first)."
+    errors = []
+    for query, want in searches.items():
+        page.goto(base + "index.html", wait_until="load")
+        page.fill("input.md-search__input", query, timeout=10000)
+        try: page.wait_for_selector("a.md-search-result__link", timeout=10000)
+        except Exception: errors.append(f"search for {query!r} returns nothing"); continue
+        page.wait_for_timeout(300)                        # the worker fills the list in one go; let it settle
+        hrefs = page.eval_on_selector_all("a.md-search-result__link", "els => els.map(e => e.getAttribute('href'))")
+        first = [h.split("?")[0] for h in hrefs[:3]]
+        if not any(h.endswith(want) for h in first): errors.append(f"search for {query!r}: {want} is not among the first three results ({first})")
+    return errors
 
 
 def main():
