@@ -140,6 +140,11 @@ def printed_table(head: str, rows: list[str]) -> list[list[str]] | None:
     lines = [head] + rows
     spans = _columns(lines)
     cells = [[l[a:b].strip() for a, b in spans] for l in lines]
+    for j in range(len(spans) - 1, 0, -1):                           # "± spread" aligned in every row: its mean's column
+        pairs = [(r[j - 1], r[j]) for r in cells[1:] if r[j - 1]]    # rows with a mean there have its spread beside it
+        if pairs and all(b.startswith("±") for a, b in pairs):
+            for r in cells: r[j - 1] = f"{r[j - 1]} {r[j]}".strip(); del r[j]
+            del spans[j]
     j = 0
     while j < len(spans):
         col = [r[j] for r in cells]
@@ -148,9 +153,6 @@ def printed_table(head: str, rows: list[str]) -> list[list[str]] | None:
             del spans[j]; continue
         if j + 1 < len(spans) and not any(col[1:]):                    # no values: a header word of the column on its right
             for r in cells: r[j + 1] = f"{r[j]} {r[j + 1]}".strip(); del r[j]
-            del spans[j]; continue
-        if j > 0 and all(v.startswith("±") for v in col[1:] if v):     # "± spread" aligned in every row: its mean's column
-            for r in cells: r[j - 1] = f"{r[j - 1]} {r[j]}".strip(); del r[j]
             del spans[j]; continue
         if all(v in ("|", "") for v in col):                           # a printed column rule
             for r in cells: del r[j]
@@ -296,7 +298,7 @@ def page(nb: Path) -> tuple[str, dict]:
     title, summary = frontmatter(nb)
     body, files = to_markdown(nb)
     body = re.sub(r"\A\s*#\s+.+\n(\s*>.*\n)*", "", body)             # the notebook's own title cell, written again below
-    boost = "" if is_experiment(nb) else "search:\n  boost: 3\n"        # API entries first in search results
+    boost = "search:\n  boost: 0.5\n" if is_experiment(nb) else "search:\n  boost: 3\n"   # API entries first in search results
     if module_of(nb) == "ldpruner.cli": body += "\n\n" + commands_reference()
     text = f"---\ntitle: {json.dumps(title)}\n{boost}---\n\n# {title}\n\n" + (f"> {summary}\n\n" if summary else "") + body.strip() + "\n"
     return source_links(site_links(notebook_links(figure_alt_text(param_tables(text, module_of(nb)))))), files
