@@ -196,7 +196,7 @@ def check_search(page, base: str, searches: dict = SEARCHES) -> list[str]:
     for query, want in searches.items():
         page.goto(base + "index.html", wait_until="load")
         found = False
-        for _ in range(3):                                # a query typed before the index is ready is dropped: type it again
+        for _ in range(8):                                # a query typed before the index is ready is dropped: type it again
             page.fill("input.md-search__input", "", timeout=10000); page.fill("input.md-search__input", query, timeout=10000)
             try: page.wait_for_selector("a.md-search-result__link", state="attached", timeout=5000); found = True; break
             except Exception: pass
