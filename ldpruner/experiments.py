@@ -24,7 +24,8 @@ def sized(full,  # the value for a full run
 
 # %% ../nbs/00a_experiments.ipynb #d2c7a57d
 def with_notes(f,         # the function to call
-               *args, **kwargs):
+               *args,     # its positional arguments
+               **kwargs): # its keyword arguments
     "`(f(*args, **kwargs), note)`: the result and the warnings the call raised, joined by '; ' ('' when none)."
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
