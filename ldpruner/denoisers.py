@@ -136,7 +136,9 @@ def denoiser_output(model,                        # a denoiser (U-Net or transfo
                     call=None,                    # the module to call, when it wraps `model` (accelerate's, in training)
                    ) -> torch.Tensor:
     "The model's prediction `[B, C, H, W]` on `x` at timestep `t`, called the way its family expects."
-    out = (call or model)(**model_inputs(model, x, t, cond, guidance_scale)).sample
+    kw = model_inputs(model, x, t, cond, guidance_scale)
+    args = (kw.pop("sample"), kw.pop("timestep")) if "sample" in kw else ()   # a U-Net as diffusers' pipelines call it
+    out = (call or model)(*args, **kw).sample
     if transformer_family(model) == "flux": out = unpack(out, *x.shape[-2:])
     return out[:, :x.shape[1]] if out.shape[1] == 2 * x.shape[1] else out
 
