@@ -79,3 +79,19 @@ def test_printed_tables_become_tables():
     assert page.count("<tr>") == 3 and '<pre class="printed">after the table</pre>' in page
     assert build_docs.printed_table("a   b", ["1   2   3", "x"]) is None or True           # ragged rows: no crash
     assert build_docs.tables_of({"output_type": "stream", "name": "stdout", "text": "no table here\n"})[0]["output_type"] == "stream"
+
+
+def test_search_index_ranks_the_exact_name_first(site):
+    """The index the site ships: no stemmer (lunr skips it for the wildcard the theme appends, so a stemmed index never
+    matched "evaluate*"), identifiers split with acronyms kept whole, and a section whose title is one term boosted
+    above one whose title merely contains it (`prune` above `PrunedUNet2DModel` on the same page)."""
+    import json, re
+    import build_docs
+    index = json.loads((site / "search" / "search_index.json").read_text())
+    sep = index["config"]["separator"]
+    assert "stemmer" not in index["config"]["pipeline"]
+    assert [t for t in re.split(sep, "PrunedUNet2DModel") if t] == ["Pruned", "UNet2D", "Model"]
+    assert [t for t in re.split(sep, "prune_in_rounds") if t] == ["prune", "in", "rounds"]
+    boost = {d["location"]: d.get("boost", 1) for d in index["docs"]}
+    assert boost["pruning.html#prune"] > boost["pruning.html#pruned_class"] > boost["pruning.html#prunedunet2dmodel"]
+    assert build_docs.title_terms("<code>LDM</code>", sep) == 1

@@ -401,6 +401,7 @@ def build_site(site: Path) -> int:
                        capture_output=True, text=True)
     if r.returncode: sys.exit(f"mkdocs build failed:\n{r.stdout}{r.stderr}")
     relative_404(site)
+    shorter_titles_first(site)
     return len(notebooks())
 
 
@@ -429,6 +430,26 @@ def relative_404(site: Path):
     when the site is opened from a folder or served under a sub-path: make them relative to the site's top folder."""
     page = site / "404.html"
     if page.exists(): page.write_text(re.sub(r'(\s(?:href|src))="/(?!/)', r'\1="', page.read_text()))
+
+
+def title_terms(title: str, separator: str) -> int:
+    "How many search terms a section title splits into under the search's own separator (its HTML tags dropped)."
+    return max(1, len([t for t in re.split(separator, re.sub(r"<[^>]+>", "", title)) if t]))
+
+
+def shorter_titles_first(site: Path, weight: float = 0.5):
+    """Material's search turns off lunr's length normalisation (`b = 0`) and appends a wildcard to what is typed, so
+    "prune" matches the titles `prune`, `pruned_class` and `PrunedUNet2DModel` equally and the text decides, where
+    the classes' long docstrings win. Length normalisation for titles, as a section boost: a section whose title
+    splits into n terms gets `1 + weight / n` times its page's boost, so the entry whose name is what the reader
+    typed comes first among the entries that contain it."""
+    path = site / "search" / "search_index.json"
+    index = json.loads(path.read_text())
+    sep = index["config"]["separator"]
+    for doc in index["docs"]:
+        if "#" in doc["location"] and doc.get("title"):
+            doc["boost"] = round(doc.get("boost", 1) * (1 + weight / title_terms(doc["title"], sep)), 4)
+    path.write_text(json.dumps(index, separators=(",", ":")))
 
 
 if __name__ == "__main__":
