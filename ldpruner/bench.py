@@ -8,7 +8,7 @@ import platform, statistics, time
 
 import torch
 from .conditioning import synthetic_conditioning
-from .denoisers import latent_shape, model_inputs
+from .denoisers import call_denoiser, latent_shape, model_inputs
 
 # %% auto #0
 __all__ = ['count_params', 'unet_inputs', 'inputs_device', 'device_name', 'interleaved_medians', 'compare_latency',
@@ -72,7 +72,7 @@ def compare_latency(models: dict,       # {name: model} to time on the same inpu
                     warmup: int = 5,    # untimed calls first
                    ) -> dict:
     "{name: median seconds per forward} for `models` timed interleaved on the same `inputs`."
-    runs = {n: (lambda m=m: m(**inputs)) for n, m in models.items()}
+    runs = {n: (lambda m=m: call_denoiser(m, inputs)) for n, m in models.items()}
     return interleaved_medians(runs, repeats, warmup, device=inputs_device(inputs))
 
 # %% ../nbs/05_bench.ipynb #4477ee96
@@ -101,7 +101,7 @@ def latency_profile(unet,               # the U-Net
     try:
         for i in range(warmup + repeats):
             for n in names: acc[n] = 0.0
-            unet(**inputs)
+            call_denoiser(unet, inputs)
             if i >= warmup:
                 for n in names: runs[n].append(acc[n])
     finally:

@@ -9,8 +9,8 @@ import torch
 # %% auto #0
 __all__ = ['TRANSFORMER_FAMILIES', 'BLOCK_STACKS', 'STACK_LAYERS', 'transformer_family', 'is_transformer', 'is_conditional',
            'block_position', 'fixed_block', 'latent_shape', 'denoiser_downsampling', 'pack', 'unpack', 'image_ids',
-           'takes_unconditional', 'model_inputs', 'denoiser_output', 'timestep_settings', 'flow_matching',
-           'flow_noised', 'requirements']
+           'takes_unconditional', 'model_inputs', 'call_denoiser', 'denoiser_output', 'timestep_settings',
+           'flow_matching', 'flow_noised', 'requirements']
 
 # %% ../nbs/14a_denoisers.ipynb #39905cbd
 TRANSFORMER_FAMILIES = {"PixArtTransformer2DModel": "pixart", "SD3Transformer2DModel": "sd3",
@@ -128,6 +128,14 @@ def model_inputs(model,                        # a denoiser (U-Net or transforme
     return dict(hidden_states=pack(x), timestep=tt / 1000, guidance=g, pooled_projections=c["pooled_projections"], encoder_hidden_states=ehs,
                 txt_ids=torch.zeros(ehs.shape[1], 3, device=x.device, dtype=x.dtype), img_ids=image_ids(h, w, x.device, x.dtype))
 
+def call_denoiser(module,       # a denoiser, or what wraps it (accelerate's, a hooked copy)
+                  inputs: dict,  # its forward's keyword arguments, as `model_inputs` makes them
+                 ):
+    "`module`'s forward on `inputs`, a U-Net's latents and timestep by position as diffusers' pipelines pass them."
+    kw = dict(inputs)
+    args = (kw.pop("sample"), kw.pop("timestep")) if "sample" in kw else ()
+    return module(*args, **kw)
+
 def denoiser_output(model,                        # a denoiser (U-Net or transformer)
                     x: torch.Tensor,              # latents `[B, C, H, W]` (unpacked for Flux)
                     t,                            # the scheduler's timestep
@@ -136,9 +144,7 @@ def denoiser_output(model,                        # a denoiser (U-Net or transfo
                     call=None,                    # the module to call, when it wraps `model` (accelerate's, in training)
                    ) -> torch.Tensor:
     "The model's prediction `[B, C, H, W]` on `x` at timestep `t`, called the way its family expects."
-    kw = model_inputs(model, x, t, cond, guidance_scale)
-    args = (kw.pop("sample"), kw.pop("timestep")) if "sample" in kw else ()   # a U-Net as diffusers' pipelines call it
-    out = (call or model)(*args, **kw).sample
+    out = call_denoiser(call or model, model_inputs(model, x, t, cond, guidance_scale)).sample
     if transformer_family(model) == "flux": out = unpack(out, *x.shape[-2:])
     return out[:, :x.shape[1]] if out.shape[1] == 2 * x.shape[1] else out
 

@@ -18,7 +18,7 @@ from diffusers.models.resnet import ResnetBlock2D
 from diffusers.models.transformers.transformer_2d import Transformer2DModel, Transformer2DModelOutput
 from diffusers.models.upsampling import Upsample2D
 from .core import LDPrunerError
-from .denoisers import fixed_block
+from .denoisers import call_denoiser, fixed_block
 
 # %% auto #0
 __all__ = ['ACTIVATIONS', 'NORMS', 'JOINT_BLOCKS', 'GATED_BLOCKS', 'OPERATOR_TYPES', 'DEFAULT_TYPES', 'Bypass', 'Zero',
@@ -264,9 +264,9 @@ def check_all_modifiable(unet: nn.Module,  # a diffusers U-Net
                         ) -> dict:
     "Modify each operator alone and run `unet`; returns {name: output shape}, raising if any shape is wrong."
     ops = find_operators(unet, "all") if ops is None else ops
-    want, shapes = tuple(unet(**inputs).sample.shape), {}
+    want, shapes = tuple(call_denoiser(unet, inputs).sample.shape), {}
     for op in ops:
-        with modified(unet, op): out = unet(**inputs).sample
+        with modified(unet, op): out = call_denoiser(unet, inputs).sample
         if tuple(out.shape) != want: raise AssertionError(f"{op.name}: output {tuple(out.shape)} != {want}")
         shapes[op.name] = tuple(out.shape)
     return shapes

@@ -19,7 +19,7 @@ from .core import LDPrunerError, atomic_dir, model_fingerprint, resolve_device, 
 from .models import LDM, cast, quiet_hf, unet_from_config
 from .operators import Bypass, Operator, find_operators, get_operator, replacement_for, resolve_nesting, split_name
 from .scoring import OperatorScores
-from .denoisers import BLOCK_STACKS, STACK_LAYERS, block_position, is_transformer, transformer_family
+from .denoisers import BLOCK_STACKS, STACK_LAYERS, block_position, call_denoiser, is_transformer, transformer_family
 
 # %% auto #0
 __all__ = ['RECORD_KEY', 'WEIGHTS_NAME', 'PLAN_NAME', 'CONFIG_NAME', 'PLAIN_NAME', 'apply_plan', 'ranked_operators',
@@ -623,7 +623,7 @@ def plain_unet(pruned,  # a U-Net pruned by ldpruner to a plan of `plain_units`
     except RuntimeError as e: raise LDPrunerError(f"the stock model does not hold this plan's weights ({str(e).splitlines()[0]})") from None
     stock.eval()
     inputs = unet_inputs(pruned)
-    with torch.no_grad(): want, got = pruned(**inputs).sample, stock(**inputs).sample
+    with torch.no_grad(): want, got = call_denoiser(pruned, inputs).sample, call_denoiser(stock, inputs).sample
     if not torch.allclose(got, want, rtol=1e-4, atol=1e-5 * float(want.abs().max())):
         raise LDPrunerError(f"the stock model does not compute what the pruned one does (max difference {float((got - want).abs().max()):.2g})")
     return stock

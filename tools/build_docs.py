@@ -439,8 +439,8 @@ def title_terms(title: str, separator: str) -> int:
 
 def shorter_titles_first(site: Path, weight: float = 0.5):
     """Material's search turns off lunr's length normalisation (`b = 0`) and appends a wildcard to what is typed, so
-    "prune" matches the titles `prune`, `pruned_class` and `PrunedUNet2DModel` equally and the text decides, where
-    the classes' long docstrings win. Length normalisation for titles, as a section boost: a section whose title
+    "prune" matches the titles `prune`, `pruned_class` and `PrunedUNet2DModel` alike and their other terms and text
+    decide, where a long class docstring wins. Length normalisation for titles, as a section boost: a section whose title
     splits into n terms gets `1 + weight / n` times its page's boost, so the entry whose name is what the reader
     typed comes first among the entries that contain it."""
     path = site / "search" / "search_index.json"
