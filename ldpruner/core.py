@@ -11,15 +11,18 @@ from pathlib import Path
 import torch
 
 # %% auto #0
-__all__ = ['MARKER', 'DTYPES', 'LDPrunerError', 'tensor_bytes', 'tensor_digest', 'model_fingerprint', 'stored_fingerprint',
-           'fault_point', 'ensure_writable_dir', 'atomic_file', 'atomic_path', 'write_json', 'atomic_dir',
-           'is_ldpruner_dir', 'is_ldpruner_file', 'recover_hidden', 'cache_dir', 'lock_output', 'release_locks',
-           'check_output', 'Stopped', 'stop_on_signals', 'resolve_device', 'resolve_dtype', 'out_of_memory',
-           'mean_spread', 'format_spread']
+__all__ = ['MARKER', 'DTYPES', 'LDPrunerError', 'LDPrunerWarning', 'tensor_bytes', 'tensor_digest', 'model_fingerprint',
+           'stored_fingerprint', 'fault_point', 'ensure_writable_dir', 'atomic_file', 'atomic_path', 'write_json',
+           'atomic_dir', 'is_ldpruner_dir', 'is_ldpruner_file', 'recover_hidden', 'cache_dir', 'lock_output',
+           'release_locks', 'check_output', 'Stopped', 'stop_on_signals', 'resolve_device', 'resolve_dtype',
+           'out_of_memory', 'mean_spread', 'format_spread']
 
 # %% ../nbs/00_core.ipynb #f027765e
 class LDPrunerError(ValueError):
     "A problem with the user's input: reported as one line, exit code 2."
+
+class LDPrunerWarning(UserWarning):
+    "A caveat on a result the user should see beside it (a speed target not reached): ldpruner's own warnings, apart from other libraries'."
 
 # %% ../nbs/00_core.ipynb #0b88df25
 def tensor_bytes(t: torch.Tensor,  # a tensor of any dtype

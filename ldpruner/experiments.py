@@ -5,6 +5,7 @@
 # %% ../nbs/00a_experiments.ipynb #221f73c4
 from __future__ import annotations
 import os, warnings
+from .core import LDPrunerWarning
 
 
 # %% auto #0
@@ -26,8 +27,11 @@ def sized(full,  # the value for a full run
 def with_notes(f,         # the function to call
                *args,     # its positional arguments
                **kwargs): # its keyword arguments
-    "`(f(*args, **kwargs), note)`: the result and the warnings the call raised, joined by '; ' ('' when none)."
+    "`(f(*args, **kwargs), note)`: the result and the `LDPrunerWarning`s the call raised, joined by '; ' ('' when none)."
     with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+        warnings.simplefilter("always", LDPrunerWarning)
         out = f(*args, **kwargs)
-    return out, "; ".join(str(w.message) for w in caught)
+    ours = [w for w in caught if issubclass(w.category, LDPrunerWarning)]
+    for w in caught:
+        if w not in ours: warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return out, "; ".join(str(w.message) for w in ours)

@@ -15,7 +15,7 @@ from diffusers import FluxTransformer2DModel, PixArtTransformer2DModel, SanaTran
 from diffusers.models.attention import BasicTransformerBlock
 from . import __version__
 from .bench import compare_latency, count_params, latency_profile, predicted_speedup, unet_inputs
-from .core import LDPrunerError, atomic_dir, model_fingerprint, resolve_device, write_json
+from .core import LDPrunerError, LDPrunerWarning, atomic_dir, model_fingerprint, resolve_device, write_json
 from .models import LDM, cast, quiet_hf, unet_from_config
 from .operators import Bypass, Operator, find_operators, get_operator, replacement_for, resolve_nesting, split_name
 from .scoring import OperatorScores
@@ -248,7 +248,8 @@ def _by_speedup(unet, ranked, target, inputs, repeats):
         if m[2] >= target: hi, best = mid, m
         else: lo = mid
     (pruned, lat, speed), plan = best, plans[hi]
-    if speed < target: warnings.warn(f"target speedup {target} not reached: measured {speed:.2f}x with {len(plan)} operators")
+    if speed < target: warnings.warn(f"target speedup {target} not reached: measured {speed:.2f}x with {len(plan)} operators",
+                  LDPrunerWarning)
     return pruned, dict(target_speedup=target, predicted_speedup=predicted(hi), measured_speedup=speed,
                         latency_original_s=lat["original"], latency_pruned_s=lat["pruned"])
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import copy, warnings
 from pathlib import Path
 from .bench import count_params
-from .core import LDPrunerError, model_fingerprint
+from .core import LDPrunerError, LDPrunerWarning, model_fingerprint
 from .criteria import Criterion, check_formula, get_criterion
 from .finetune import distill
 from .operators import find_operators, resolve_nesting
@@ -92,7 +92,8 @@ def prune_in_rounds(ldm,                              # the model bundle (its U-
         raise LDPrunerError(f"k={k} is more than the {len(plan)} operators that can be pruned together in rounds")
     report = dict(k=k) if k is not None else dict(target_speedup=speedup, measured_speedup=measured)
     if speedup is not None and measured < speedup:
-        warnings.warn(f"target speedup {speedup} not reached: measured {measured:.2f}x with {len(plan)} operators")
+        warnings.warn(f"target speedup {speedup} not reached: measured {measured:.2f}x with {len(plan)} operators",
+                  LDPrunerWarning)
     report.update(formula=formula, criterion=criterion.name, per_round=per_round, distilled_between=between is not None,
                   rounds=rounds, scoring_seconds=sum(r["scoring_seconds"] for r in rounds),
                   operators=len(resolve_nesting(plan)), params_original=count_params(orig), params_pruned=count_params(current))
