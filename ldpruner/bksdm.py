@@ -4,14 +4,17 @@
 
 # %% ../nbs/13a_bksdm.ipynb #0e03baa5
 from __future__ import annotations
+from dataclasses import dataclass
 from diffusers import UNet2DConditionModel
 from torch import nn
 from .bench import count_params
 from .core import LDPrunerError
-from .pruning import PruneRecord, as_pruned
+from typing import ClassVar
+from .pruning import PruneRecord, Student, as_pruned, register_student
 
 # %% auto #0
-__all__ = ['BK_SDM_VARIANTS', 'bk_sdm_config', 'bk_sdm_unet', 'bk_sdm_student', 'bk_sdm_feature_map']
+__all__ = ['BK_SDM_VARIANTS', 'bk_sdm_config', 'bk_sdm_unet', 'bk_sdm_student', 'bk_sdm_feature_map', 'BKSDMStudent', 'BKSDMBase',
+           'BKSDMSmall', 'BKSDMTiny']
 
 # %% ../nbs/13a_bksdm.ipynb #cef6d32d
 BK_SDM_VARIANTS = ("base", "small", "tiny")
@@ -79,3 +82,20 @@ def bk_sdm_feature_map(variant: str = "base",  # base, small or tiny
     return {"down_blocks.0": "down_blocks.0", "down_blocks.1": "down_blocks.1",
             "down_blocks.2.attentions.0.proj_out": "down_blocks.2.attentions.1.proj_out",
             **{f"up_blocks.{i}": f"up_blocks.{i + 1}" for i in range(3)}}
+
+# %% ../nbs/13a_bksdm.ipynb #29ccc74a
+@dataclass
+class BKSDMStudent(Student):
+    "BK-SDM's student of one variant (`variant`), distilled at BK-SDM's feature points."
+    variant: ClassVar[str] = "base"
+    def build(self, unet): return bk_sdm_student(unet, self.variant)
+    def feature_map(self): return bk_sdm_feature_map(self.variant)
+
+@register_student("bk-sdm-base", "BK-SDM-Base: one block fewer in each stage")
+class BKSDMBase(BKSDMStudent): variant = "base"
+
+@register_student("bk-sdm-small", "BK-SDM-Small: Base without the mid block")
+class BKSDMSmall(BKSDMStudent): variant = "small"
+
+@register_student("bk-sdm-tiny", "BK-SDM-Tiny: Small without the innermost stage")
+class BKSDMTiny(BKSDMStudent): variant = "tiny"

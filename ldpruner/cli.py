@@ -13,11 +13,11 @@ from .core import (LDPrunerError, Stopped, atomic_dir, atomic_file, atomic_path,
                            recover_hidden, release_locks, stop_on_signals,
                            model_fingerprint, out_of_memory, resolve_device, resolve_dtype, write_json)
 from .operators import find_operators, operator_counts, OPERATOR_TYPES
-from .pruning import check_plan_choice, is_pruned_dir, prune, record_of, save_pruned_model
+from .pruning import STUDENTS, check_plan_choice, is_pruned_dir, prune, record_of, save_pruned_model
 from .references import REFERENCES, load_model
 from .report import bench, format_bench, format_reuse_bench, history_csv, write_report
 from .blockreuse import block_costs
-from .reuse import REUSE_METHODS, check_reuse, deepcache_for_target, dipgo_for_target, load_reuse, reusing, sampling_speedup, save_reuse
+from .reuse import REUSE_METHODS, check_reuse, load_reuse, reusing, sampling_speedup, save_reuse
 from .scoring import FORMULAS, PROTOCOLS, OperatorScores, distributed_rank_world, plot_importance, protocol_settings
 from .finetune import (DistillConfig, LR_SCHEDULES, OPTIMIZERS, RECIPES, check_optimizer, check_precision, distill,
                                plot_history)
@@ -25,7 +25,6 @@ from .rounds import prune_in_rounds
 from .metrics import check_plain_weights
 from .pipeline import RunConfig, finetune_pruned, launched_world, run_pipeline, save_model, score_model, training_data
 from .tasks import evaluate, task_latents
-from .bksdm import BK_SDM_VARIANTS, bk_sdm_feature_map, bk_sdm_student
 from .criteria import check_formula, criteria, get_criterion
 from .userdata import DOWNLOAD, check_paths, encode_folder, evaluate_folder, evaluate_prompts, is_audio_model, read_prompts
 
@@ -130,7 +129,7 @@ def cmd_prune(a,  # the parsed command line
     a.output = check_output(a.output, "dir", a.overwrite)
     _check_prune_args(a)
     ldm = _load(a.model, a)
-    pruned = bk_sdm_student(ldm.unet, a.method.removeprefix("bk-sdm-")) if a.method else _prune_from_args(ldm, a)
+    pruned = STUDENTS.named(a.method)().build(ldm.unet) if a.method else _prune_from_args(ldm, a)
     save_model(ldm, pruned, a.output, _base_of(a.model, ldm), plain=a.plain)
     r = record_of(pruned).report
     if a.method: print(f"{a.method} student: {r['params_original']/1e6:.2f}M -> {r['params_pruned']/1e6:.2f}M parameters; saved to {a.output}"); return
@@ -280,8 +279,7 @@ def cmd_reuse(a,  # the parsed command line
     if not 0 < a.target < 1: raise LDPrunerError(f"--target {a.target}: the share of compute to skip is between 0 and 1")
     ldm = _load(a.model, a)
     costs = block_costs(ldm.unet, ldm.unet_inputs(2), repeats=a.repeats)
-    if a.method == "deepcache": r = deepcache_for_target(ldm.unet, a.steps, a.target, costs)
-    else: r = dipgo_for_target(ldm, a.steps, a.target, costs, train_steps=a.train_steps, batch=a.batch, seed=a.seed)
+    r = REUSE_METHODS.named(a.method).from_options(vars(a)).schedule(ldm, a.steps, a.target, costs)
     save_reuse(r, a.output, ldm.unet)
     print(f"{r.method} schedule for {r.steps} steps skips {r.removed_share:.1%} of the U-Net's compute (target {a.target:.0%})"
           + (f", cache interval {r.details['interval']}" if "interval" in r.details else "") + f"; saved to {a.output}")
@@ -363,7 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("prune", help="prune a model by scores or by operator names"); _common(p); _overwrite(p)
     p.add_argument("--scores"); p.add_argument("--k", type=COUNT); p.add_argument("--speedup", type=_number(float, 1, above=True))
     p.add_argument("--operators", nargs="+"); p.add_argument("--formula", default="sum", choices=list(FORMULAS))
-    p.add_argument("--method", choices=[f"bk-sdm-{v}" for v in BK_SDM_VARIANTS], help="BK-SDM's student instead of a plan of operators")
+    p.add_argument("--method", choices=list(STUDENTS.all()), help="a ready-made student (BK-SDM's) instead of a plan of operators")
     p.add_argument("--plain", action="store_true", help="only removals a stock diffusers config holds; the folder loads without ldpruner")
     p.add_argument("-o", "--output", required=True, help="folder for the pruned model")
     p = sub.add_parser("bench", help="measure a pruned model against its base"); _common(p); _overwrite(p)
@@ -413,7 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reuse", help="a reuse-schedule folder (from `ldpruner reuse`) to sample with")
     p.add_argument("--json", help="also write the numbers to this JSON file")
     p = sub.add_parser("reuse", help="a block-reuse schedule (DeepCache, DiP-GO) skipping a share of the U-Net's compute"); _common(p); _overwrite(p)
-    p.add_argument("--method", required=True, choices=list(REUSE_METHODS))
+    p.add_argument("--method", required=True, choices=list(REUSE_METHODS.all()))
     p.add_argument("--target", type=POSITIVE, required=True, help="share of the U-Net's compute to skip over a sampling run (0 to 1)")
     p.add_argument("--steps", type=COUNT, default=20, help="sampling steps the schedule is for")
     p.add_argument("--train-steps", type=COUNT, default=200, help="DiP-GO: gate training steps")

@@ -4,8 +4,11 @@
 
 # %% ../nbs/00_core.ipynb #d3858855
 from __future__ import annotations
-import atexit, errno, glob, hashlib, json, os, re, shutil, signal, statistics, sys, tempfile, threading, uuid
+import atexit, dataclasses, errno, glob, hashlib, importlib, importlib.util, json, os, re, shutil, signal, statistics, sys, tempfile, threading, uuid
 from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from typing import ClassVar
 from pathlib import Path
 
 import torch
@@ -15,7 +18,7 @@ __all__ = ['MARKER', 'DTYPES', 'LDPrunerError', 'LDPrunerWarning', 'tensor_bytes
            'stored_fingerprint', 'fault_point', 'ensure_writable_dir', 'atomic_file', 'atomic_path', 'write_json',
            'atomic_dir', 'is_ldpruner_dir', 'is_ldpruner_file', 'recover_hidden', 'cache_dir', 'lock_output',
            'release_locks', 'check_output', 'Stopped', 'stop_on_signals', 'resolve_device', 'resolve_dtype',
-           'out_of_memory', 'mean_spread', 'format_spread']
+           'out_of_memory', 'Strategy', 'Registry', 'mean_spread', 'format_spread']
 
 # %% ../nbs/00_core.ipynb #f027765e
 class LDPrunerError(ValueError):
@@ -408,6 +411,66 @@ def out_of_memory(e: BaseException,  # an exception
     "Whether `e` says a device (or the host) ran out of memory: what a smaller batch, not a bug report, mends."
     return isinstance(e, (MemoryError, torch.OutOfMemoryError))
 
+
+# %% ../nbs/00_core.ipynb #6d201399
+@dataclass
+class Strategy:
+    "A named method whose dataclass fields are its typed settings: the base of criteria, reuse methods and students."
+    name: ClassVar[str] = ""          # the name the CLI and the registry know it by
+    description: ClassVar[str] = ""   # one line, for --help
+
+    @classmethod
+    def settings(cls) -> dict:
+        "{setting: default} of this method: its dataclass fields."
+        return {f.name: f.default for f in dataclasses.fields(cls)}
+
+    @classmethod
+    def from_options(cls, options: dict):
+        "This method with the settings it declares taken from `options` (a run's shared settings); others and Nones ignored."
+        return cls(**{k: v for k, v in options.items() if k in cls.settings() and v is not None})
+
+class Registry(dict):
+    "{name: `Strategy` subclass} of one kind of method, filled by `register` in the library's modules and by installed packages' entry points."
+    def __init__(self, kind: str,       # what one entry is, for messages ("criterion")
+                 group: str,            # the entry-point group other packages register in ("ldpruner.criteria")
+                 base: type,            # the class every entry subclasses
+                 decorator: str):       # the name of the decorator the library's modules register with
+        super().__init__()
+        self.kind, self.group, self.base, self.decorator, self._loaded = kind, group, base, decorator, False
+
+    def register(self, name: str,          # the name the CLI takes
+                 description: str = "",    # one line on what it does
+                 **attrs):                 # class attributes the kind declares (a criterion's formulas, ...)
+        "Class decorator: make the `base` subclass a dataclass, name it `name`, set `attrs` on it, and register it."
+        def deco(cls):
+            if not (isinstance(cls, type) and issubclass(cls, self.base)):
+                raise TypeError(f"{getattr(cls, '__name__', cls)}: a {self.kind} subclasses {self.base.__module__}.{self.base.__name__}")
+            if "__dataclass_fields__" not in cls.__dict__: cls = dataclass(cls)
+            cls.name, cls.description = name, description
+            for k, v in attrs.items(): setattr(cls, k, v)
+            self[name] = cls
+            return cls
+        return deco
+
+    def modules(self) -> list[str]:
+        "The library's modules whose source registers an entry with `@decorator(`: found by reading them, not listed."
+        here = Path(importlib.util.find_spec("ldpruner").submodule_search_locations[0])
+        return sorted(f"ldpruner.{f.stem}" for f in here.glob("*.py")
+                      if not f.stem.startswith("_") and f"@{self.decorator}(" in f.read_text())
+
+    def all(self) -> dict:
+        "Every registered entry: the library's (its modules imported the first time) and installed packages' (entry points)."
+        if not self._loaded:
+            self._loaded = True
+            for m in self.modules(): importlib.import_module(m)
+            for ep in entry_points(group=self.group): ep.load()
+        return dict(self)
+
+    def named(self, name: str) -> type:
+        "The entry registered as `name`, or one `LDPrunerError` naming those there are."
+        known = self.all()
+        if name not in known: raise LDPrunerError(f"unknown {self.kind} '{name}'; known: {', '.join(known)}")
+        return known[name]
 
 # %% ../nbs/00_core.ipynb #2b90a523
 def mean_spread(xs,  # numbers, one per seed

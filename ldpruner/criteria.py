@@ -4,42 +4,27 @@
 
 # %% ../nbs/17_criteria.ipynb #5cfb3e5d
 from __future__ import annotations
-from dataclasses import dataclass, field, fields
-from importlib.metadata import entry_points
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Callable, ClassVar
-import importlib, importlib.util
-from .core import LDPrunerError
+from .core import LDPrunerError, Registry, Strategy
 
 # %% auto #0
 __all__ = ['CRITERIA', 'Criterion', 'register_criterion', 'criteria', 'get_criterion', 'check_formula']
 
 # %% ../nbs/17_criteria.ipynb #dce56f50
 @dataclass
-class Criterion:
-    """An importance criterion: a strategy object whose dataclass fields are its typed settings. Subclasses set `name`,
-    `description`, `formulas` and `shards` (by `register_criterion`) and implement `score`."""
-    name: ClassVar[str] = ""                 # what `ldpruner score --criterion` takes
-    description: ClassVar[str] = ""          # one line, for --help
+class Criterion(Strategy):
+    """An importance criterion: a `Strategy` whose dataclass fields are its typed settings. Subclasses get `name`,
+    `description`, `formulas` and `shards` from `register_criterion` and implement `score`."""
     formulas: ClassVar[tuple] = ("sum",)     # the formulas its scores answer; "sum" alone is the score itself
     shards: ClassVar[bool] = False           # whether it splits its operators over torchrun's processes
-
-    @classmethod
-    def settings(cls) -> dict:
-        "{setting: default} of this criterion: its dataclass fields."
-        return {f.name: f.default for f in fields(cls)}
-
-    @classmethod
-    def from_options(cls, options: dict):
-        "This criterion with the settings it declares taken from `options` (a run's shared settings); others and Nones ignored."
-        return cls(**{k: v for k, v in options.items() if k in cls.settings() and v is not None})
 
     def score(self, ldm, operators, path=None, progress: bool = True):
         "`OperatorScores` of `operators` of `ldm`, named `self.name` and fingerprinted `stored_fingerprint(ldm)`; `path` is where a resumable criterion keeps its partial scores."
         raise NotImplementedError(f"{type(self).__name__} does not implement score")
 
 # %% ../nbs/17_criteria.ipynb #2738c16e
-CRITERIA: dict = {}
+CRITERIA = Registry("criterion", "ldpruner.criteria", Criterion, "register_criterion")
 
 def _function_criterion(fn: Callable) -> type:
     "A `Criterion` class around `fn(ldm, operators, options) -> OperatorScores`, the older function form: its one setting is the options dict."
@@ -59,40 +44,21 @@ def register_criterion(name: str,             # the name `--criterion` takes
                        shards: bool = False):  # whether it runs sharded under torchrun
     "Class decorator: register a `Criterion` subclass (made a dataclass) as the criterion `name`; a plain function `fn(ldm, operators, options)` is wrapped as one."
     def deco(obj):
-        cls = obj if isinstance(obj, type) else _function_criterion(obj)
-        if not issubclass(cls, Criterion): raise TypeError(f"{cls.__name__}: a criterion subclasses ldpruner.criteria.Criterion")
-        if "__dataclass_fields__" not in cls.__dict__: cls = dataclass(cls)
-        cls.name, cls.description, cls.formulas, cls.shards = name, description, tuple(formulas), shards
-        CRITERIA[name] = cls
-        return obj if not isinstance(obj, type) else cls
+        cls = CRITERIA.register(name, description, formulas=tuple(formulas), shards=shards)(
+            obj if isinstance(obj, type) else _function_criterion(obj))
+        return cls if isinstance(obj, type) else obj
     return deco
 
 # %% ../nbs/17_criteria.ipynb #736796d5
-_loaded = False
-
-def _registering_modules() -> list[str]:
-    "The library's modules whose source registers a criterion: found by reading them, not listed, so adding one needs no edit here."
-    here = Path(importlib.util.find_spec("ldpruner").submodule_search_locations[0])
-    return sorted(f"ldpruner.{f.stem}" for f in here.glob("*.py")
-                  if not f.stem.startswith("_") and f.stem != "criteria" and "@register_criterion(" in f.read_text())
-
 def criteria() -> dict:
     """Every registered criterion {name: its `Criterion` class}: those the library's modules register (found as plug-ins are) and those of
     installed packages (`ldpruner.criteria` entry points), ld-pruner's first."""
-    global _loaded
-    if not _loaded:
-        _loaded = True
-        for name in _registering_modules(): importlib.import_module(name)
-        for ep in entry_points(group="ldpruner.criteria"): ep.load()
-    return dict(sorted(CRITERIA.items(), key=lambda kv: kv[0] != "ld-pruner"))
+    return dict(sorted(CRITERIA.all().items(), key=lambda kv: kv[0] != "ld-pruner"))
 
 def get_criterion(name: str,  # a registered criterion's name
                  ) -> type:
     "The criterion class registered as `name`, or one `LDPrunerError` naming those there are."
-    known = criteria()
-    if name not in known: raise LDPrunerError(f"unknown criterion '{name}'; known: {', '.join(known)}")
-    return known[name]
-
+    return CRITERIA.named(name)
 
 # %% ../nbs/17_criteria.ipynb #078a6342
 def check_formula(criterion: str,  # the name of the criterion that made the scores

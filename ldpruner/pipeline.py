@@ -11,13 +11,12 @@ import torch
 from .core import LDPrunerError, atomic_file, stored_fingerprint, write_json
 from .models import cast
 from .operators import find_operators
-from .pruning import check_plan_choice, prune, record_of, save_pruned_model
+from .pruning import STUDENTS, check_plan_choice, prune, record_of, save_pruned_model
 from .report import bench, history_csv, write_report
 from .scoring import distributed_rank_world, plot_importance, protocol_settings
 from .criteria import check_formula, get_criterion
 from .finetune import DistillConfig, distill, plot_history
 from .rounds import prune_in_rounds
-from .bksdm import bk_sdm_feature_map
 from .tasks import task_latents
 from .samples import quality, quality_figure, sample_grid, side_by_side, write_audio
 from .userdata import encode_folder, is_audio_model
@@ -196,7 +195,7 @@ def finetune_pruned(ldm,                           # the pruned model's bundle (
     "Distil `ldm`'s pruned U-Net from `teacher` and save it with its history; `distill`'s result (None on accelerate's other processes)."
     base = record_of(ldm.unet).base
     method = (record_of(ldm.unet).report or {}).get("method", "")     # a BK-SDM student distils at BK-SDM's points
-    fmap = bk_sdm_feature_map(method.removeprefix("bk-sdm-")) if method.startswith("bk-sdm-") else None
+    fmap = STUDENTS.named(method)().feature_map() if method in STUDENTS.all() else None
     res = distill(ldm.unet, teacher.unet, latents, config, prompts=prompts, ldm=teacher, path=checkpoint, device=device,
                   mixed_precision=mixed_precision, feature_map=fmap, ema_weights=ema_weights)
     if distributed_rank_world()[0] != 0: return None     # under accelerate launch, the main process writes

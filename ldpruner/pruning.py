@@ -15,19 +15,20 @@ from diffusers import FluxTransformer2DModel, PixArtTransformer2DModel, SanaTran
 from diffusers.models.attention import BasicTransformerBlock
 from . import __version__
 from .bench import compare_latency, count_params, latency_profile, predicted_speedup, unet_inputs
-from .core import LDPrunerError, LDPrunerWarning, atomic_dir, model_fingerprint, resolve_device, write_json
+from .core import LDPrunerError, LDPrunerWarning, Registry, Strategy, atomic_dir, model_fingerprint, resolve_device, write_json
 from .models import LDM, cast, quiet_hf, unet_from_config
 from .operators import Bypass, Operator, find_operators, get_operator, replacement_for, resolve_nesting, split_name
 from .scoring import OperatorScores
 from .denoisers import BLOCK_STACKS, STACK_LAYERS, block_position, call_denoiser, is_transformer, transformer_family
 
 # %% auto #0
-__all__ = ['RECORD_KEY', 'WEIGHTS_NAME', 'PLAN_NAME', 'CONFIG_NAME', 'PLAIN_NAME', 'apply_plan', 'ranked_operators',
-           'check_plan_choice', 'lowest_k', 'PrunedUNet2DConditionModel', 'PrunedUNet2DModel',
+__all__ = ['RECORD_KEY', 'WEIGHTS_NAME', 'PLAN_NAME', 'CONFIG_NAME', 'PLAIN_NAME', 'STUDENTS', 'register_student', 'apply_plan',
+           'ranked_operators', 'check_plan_choice', 'lowest_k', 'PrunedUNet2DConditionModel', 'PrunedUNet2DModel',
            'PrunedPixArtTransformer2DModel', 'PrunedSD3Transformer2DModel', 'PrunedFluxTransformer2DModel',
            'PrunedSanaTransformer2DModel', 'pruned_class', 'stock_class', 'PruneRecord', 'record_of', 'as_pruned',
            'prune', 'save_pruned', 'is_pruned_dir', 'load_pruned', 'renumber_ip_adapter', 'drop_pruned_keys',
-           'plain_units', 'plain_config', 'plain_state_dict', 'ranked_plain_units', 'plain_unet', 'save_pruned_model']
+           'plain_units', 'plain_config', 'plain_state_dict', 'ranked_plain_units', 'plain_unet', 'save_pruned_model',
+           'Student']
 
 # %% ../nbs/06_pruning.ipynb #f08c4034
 _BRANCH_NORM = {"attn1": "norm1", "attn2": "norm2", "ff": "norm3"}
@@ -651,3 +652,17 @@ def save_pruned_model(ldm: LDM,                         # the model bundle whose
                                                             operators=rec.operators, report=rec.report))
         _write_files(tmp, extra_files)
     return Path(path)
+
+# %% ../nbs/06_pruning.ipynb #61c63521
+@dataclass
+class Student(Strategy):
+    "A method that builds a smaller model from the teacher: a `Strategy` with `build` and its distillation points."
+    def build(self, unet) -> nn.Module:
+        "The student of `unet`, the teacher's weights copied in, as a pruned model whose `PruneRecord.report['method']` is `self.name`."
+        raise NotImplementedError(f"{type(self).__name__} does not implement build")
+    def feature_map(self) -> dict | None:
+        "{student module: teacher module} where `distill` matches features; None: the same names in both."
+        return None
+
+STUDENTS = Registry("student", "ldpruner.students", Student, "register_student")
+register_student = STUDENTS.register

@@ -11,18 +11,18 @@ from pathlib import Path
 
 import torch
 from .bench import interleaved_medians
-from .core import LDPrunerError, atomic_dir, model_fingerprint
+from .core import LDPrunerError, Registry, Strategy, atomic_dir, model_fingerprint
 from .blockreuse import BlockReuse, block_consumers, deepcache_schedule, kept_compute, unet_blocks
 from .dipgo import DipGoConfig, train_dipgo
 from .latents import generate_latents
 
 # %% auto #0
-__all__ = ['REUSE_NAME', 'REUSE_METHODS', 'ReuseSchedule', 'deepcache_for_target', 'dipgo_for_target', 'save_reuse', 'load_reuse',
-           'check_reuse', 'reusing', 'sampling_speedup']
+__all__ = ['REUSE_NAME', 'REUSE_METHODS', 'register_reuse_method', 'ReuseSchedule', 'deepcache_for_target', 'dipgo_for_target',
+           'ReuseMethod', 'DeepCache', 'DipGo', 'save_reuse', 'load_reuse', 'check_reuse', 'reusing',
+           'sampling_speedup']
 
 # %% ../nbs/18_reuse.ipynb #83972289
 REUSE_NAME = "reuse.json"
-REUSE_METHODS = ("deepcache", "dipgo")
 
 @dataclass
 class ReuseSchedule:
@@ -68,6 +68,29 @@ def dipgo_for_target(ldm,                     # the model bundle (frozen while t
     blocks, readers = unet_blocks(ldm.unet), block_consumers(ldm.unet)
     removed = 1 - kept_compute(r["schedule"], readers, blocks, costs)
     return ReuseSchedule(r["schedule"], "dipgo", blocks, removed, target, dict(config=r["config"], seconds=r["seconds"]))
+
+# %% ../nbs/18_reuse.ipynb #4e9493e8
+@dataclass
+class ReuseMethod(Strategy):
+    "A block-reuse method: a `Strategy` whose `schedule` makes a `ReuseSchedule` for a compute target."
+    def schedule(self, ldm, steps: int, target: float, costs: torch.Tensor, progress: bool = True) -> ReuseSchedule:
+        "The schedule for `ldm` over `steps` sampling steps skipping about `target` of the compute (block `costs` as `block_costs` gives)."
+        raise NotImplementedError(f"{type(self).__name__} does not implement schedule")
+
+REUSE_METHODS = Registry("reuse method", "ldpruner.reuse_methods", ReuseMethod, "register_reuse_method")
+register_reuse_method = REUSE_METHODS.register
+
+@register_reuse_method("deepcache", "DeepCache: reuse the deep blocks' output, recomputed every `interval` steps")
+class DeepCache(ReuseMethod):
+    def schedule(self, ldm, steps, target, costs, progress=True): return deepcache_for_target(ldm.unet, steps, target, costs)
+
+@register_reuse_method("dipgo", "DiP-GO: learned gates choose which blocks reuse at which step")
+class DipGo(ReuseMethod):
+    train_steps: int = 200   # gate training steps
+    batch: int = 8           # samples per training step
+    seed: int = 0            # seed of the training samples
+    def schedule(self, ldm, steps, target, costs, progress=True):
+        return dipgo_for_target(ldm, steps, target, costs, self.train_steps, self.batch, self.seed, progress)
 
 # %% ../nbs/18_reuse.ipynb #64652145
 def save_reuse(r: ReuseSchedule,  # the schedule
