@@ -125,14 +125,14 @@ def _check_prune_args(a):
 
 def cmd_prune(a,  # the parsed command line
              ):
-    "`ldpruner prune`: prune by scores (k or a measured speedup), by operator names, or build a BK-SDM student; save it."
+    "`ldpruner prune`: prune by scores (k or a measured speedup), by operator names, or build a registered student (BK-SDM's); save it."
     a.output = check_output(a.output, "dir", a.overwrite)
     _check_prune_args(a)
     ldm = _load(a.model, a)
     pruned = STUDENTS.named(a.method)().build(ldm.unet) if a.method else _prune_from_args(ldm, a)
     save_model(ldm, pruned, a.output, _base_of(a.model, ldm), plain=a.plain)
     r = record_of(pruned).report
-    if a.method: print(f"{a.method} student: {r['params_original']/1e6:.2f}M -> {r['params_pruned']/1e6:.2f}M parameters; saved to {a.output}"); return
+    if a.method: print(f"{a.method} student: {count_params(ldm.unet)/1e6:.2f}M -> {count_params(pruned)/1e6:.2f}M parameters; saved to {a.output}"); return
     print(f"pruned {r['operators']} operators: {r['params_original']/1e6:.2f}M -> {r['params_pruned']/1e6:.2f}M parameters; saved to {a.output}")
 
 def _base_of(spec, ldm):

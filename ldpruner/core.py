@@ -18,7 +18,7 @@ __all__ = ['MARKER', 'DTYPES', 'LDPrunerError', 'LDPrunerWarning', 'tensor_bytes
            'stored_fingerprint', 'fault_point', 'ensure_writable_dir', 'atomic_file', 'atomic_path', 'write_json',
            'atomic_dir', 'is_ldpruner_dir', 'is_ldpruner_file', 'recover_hidden', 'cache_dir', 'lock_output',
            'release_locks', 'check_output', 'Stopped', 'stop_on_signals', 'resolve_device', 'resolve_dtype',
-           'out_of_memory', 'Strategy', 'Registry', 'mean_spread', 'format_spread']
+           'out_of_memory', 'Strategy', 'Registry', 'in_test', 'sized', 'mean_spread', 'format_spread']
 
 # %% ../nbs/00_core.ipynb #f027765e
 class LDPrunerError(ValueError):
@@ -472,10 +472,24 @@ class Registry(dict):
         if name not in known: raise LDPrunerError(f"unknown {self.kind} '{name}'; known: {', '.join(known)}")
         return known[name]
 
+# %% ../nbs/00_core.ipynb #032db99f
+def in_test() -> bool:
+    "Whether this is a test run (`nbdev_test` sets IN_TEST), not a full one."
+    return bool(os.environ.get("IN_TEST"))
+
+def sized(full,  # the value for a full run
+          test,  # the value under test
+         ):
+    "`full` for a real run, `test` under nbdev_test."
+    return test if in_test() else full
+
+
 # %% ../nbs/00_core.ipynb #2b90a523
 def mean_spread(xs,  # numbers, one per seed
                ) -> tuple[float, float]:
-    "(mean, sample standard deviation) of `xs`; the spread of a single number is 0."
+    "(mean, sample standard deviation) of `xs`; the spread of a single number is 0; (None, None) if a number is missing (None)."
+    xs = list(xs)
+    if any(x is None for x in xs): return None, None
     xs = [float(x) for x in xs]
     if not xs: raise ValueError("mean_spread of no numbers")
     return statistics.mean(xs), (statistics.stdev(xs) if len(xs) > 1 else 0.0)

@@ -110,7 +110,7 @@ def model_inputs(model,                        # a denoiser (U-Net or transforme
                  cond=None,                    # a `Conditioning` of batch B (None: unconditional U-Net)
                  guidance_scale: float = 1.0,  # Flux's guidance embedding
                 ) -> dict:
-    "The keyword arguments of `model`'s forward for latents `x` at timestep `t`, as its family takes them (`model(**kw)`)."
+    "The keyword arguments of `model`'s forward for latents `x` at timestep `t`, as its family takes them (call it with `call_denoiser(model, kw)`)."
     fam = transformer_family(model)
     if fam is None: return dict(sample=x, timestep=t, **({} if cond is None else cond.unet_kwargs()))   # positional order kept
     c, b = cond.tensors(), x.shape[0]

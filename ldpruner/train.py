@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from diffusers import AutoencoderKL, DDPMScheduler
 from tqdm import tqdm
-from .experiments import in_test, sized     # defined there; importable from here as before, `import *` included
+from .core import in_test, sized     # defined there; importable from here as before, `import *` included
 _all_ = ["in_test", "sized"]
 from .conditioning import Conditioning
 from .denoisers import denoiser_output, is_conditional, is_transformer
