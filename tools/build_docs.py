@@ -41,7 +41,8 @@ EXPERIMENTS = {"20_train_t2i": "Training tiny-t2i", "21_train_uig": "Training ti
                "37_compose_seeds_t2i": "Seeds under LD-Pruner × step reuse",
                "38_rounds_seeds_t2i": "Seeds under pruning in rounds", "39_plain_t2i": "Beyond: a stock-diffusers architecture",
                "20a_train_pixart": "Training tiny-pixart", "40_transformer_t2i": "Beyond: a transformer denoiser",
-               "41_audio_paper_point": "Tab. 2 at the paper's point, audio threshold", "42_operators_uig_uag": "Figs. 11-12, 14-15: image and audio"}
+               "41_audio_paper_point": "Tab. 2 at the paper's point, audio threshold", "42_operators_uig_uag": "Figs. 11-12, 14-15: image and audio",
+               "43_kd_weights_t2i": "Tab. 4: the KD weights"}
 
 # the library's sidebar: modules grouped by what they do, each labelled by what it holds (the page title stays the module's name)
 LIBRARY = {
@@ -55,7 +56,7 @@ LIBRARY = {
     "Recovery and evaluation": {"finetune": "Distillation", "metrics": "Metrics", "tasks": "Reference tasks", "data": "Offline datasets",
                                 "userdata": "Your prompts and data", "train": "Training the references"},
     "The other methods": {"bksdm": "BK-SDM's students", "blockreuse": "Block reuse across steps", "dipgo": "DiP-GO", "reuse": "Reuse schedules"},
-    "Package": {"init": "The package", "core": "Errors, fingerprints, atomic writes", "experiments": "Experiment helpers"},
+    "Package": {"init": "The package", "core": "Errors, fingerprints, registries, atomic writes", "experiments": "Experiment helpers"},
 }
 
 

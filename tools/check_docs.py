@@ -173,7 +173,8 @@ def check_page(page, url: str, pages: list[str]) -> list[str]:
     if "#|" in text: errors.append("raw '#|' directive in the page")
     outputs = "" if "/source/" in url else "\n".join(page.eval_on_selector_all("article pre > code", "els => els.filter(e => !/language-/.test((e.closest('.highlight') || {}).className || '')).map(e => e.innerText)"))
     if "26_compare_t2i" in url and "hardware:" not in outputs: errors.append("the outputs of cells are not found (check broken)")
-    for w in ("Warning", "IProgress not found", "/work/", "/tmp/", "site-packages"):      # in what cells printed
+    if WARNING_BLOCK.search(outputs): errors.append("an output shows a Python warning")   # not a name such as LDPrunerWarning
+    for w in ("IProgress not found", "/work/", "/tmp/", "site-packages"):                   # in what cells printed
         if w in outputs: errors.append(f"an output shows {w!r}")
     if url.endswith("/pruning.html") and "/source/" not in url and page.locator("article table th:has-text('Details')").count() < 8:
         errors.append("the API page shows no parameter tables")
