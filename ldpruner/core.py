@@ -459,11 +459,14 @@ class Registry(dict):
                       if not f.stem.startswith("_") and f"@{self.decorator}(" in f.read_text())
 
     def all(self) -> dict:
-        "Every registered entry: the library's (its modules imported the first time) and installed packages' (entry points)."
+        "Every registered entry: the library's (its modules imported the first time) and installed packages' (entry points: decorated, or a bare subclass named by its entry point)."
         if not self._loaded:
             self._loaded = True
             for m in self.modules(): importlib.import_module(m)
-            for ep in entry_points(group=self.group): ep.load()
+            for ep in entry_points(group=self.group):
+                obj = ep.load()              # a module that registers as it loads, or a bare subclass: registered by its entry point's name
+                if ep.name not in self and isinstance(obj, type) and issubclass(obj, self.base):
+                    self.register(ep.name, (obj.__doc__ or "").strip().split("\n")[0])(obj)
         return dict(self)
 
     def named(self, name: str) -> type:

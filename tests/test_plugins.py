@@ -1,4 +1,4 @@
-"""Another package's methods: a reuse method and a student installed as entry points (the `ldpruner.reuse_methods`
+"""Another package's methods: a reuse method (decorated) and a student (a bare subclass) installed as entry points (the `ldpruner.reuse_methods`
 and `ldpruner.students` groups) are offered by `ldpruner reuse --method` and `ldpruner prune --method`, with no edit
 to ldpruner, by the one registry mechanism criteria use too."""
 import json, sys
@@ -16,8 +16,8 @@ class EveryOther(ReuseMethod):
     def schedule(self, ldm, steps, target, costs, progress=True):
         return ReuseSchedule(deepcache_schedule(ldm.unet, steps, 2), self.name, unet_blocks(ldm.unet), 0.0, target, {})
 
-@register_student("same-size", "the teacher itself (a test plug-in)")
 class SameSize(Student):
+    "the teacher itself (a test plug-in, registered by its entry point's name alone)"
     def build(self, unet):
         return as_pruned(copy.deepcopy(unet), PruneRecord([], report=dict(method=self.name, operators=0)))
 '''
