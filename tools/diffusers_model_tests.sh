@@ -3,7 +3,8 @@
 # diffusers' repository at a tag (default v0.40.0), against that diffusers release from PyPI, in a venv of their own.
 # Each tested class is a subclass of ldpruner's pruned class that prunes a few operators as it is built (a mid-block
 # attention, a cross-attention, a resnet: whichever the tester's config has), so every test that builds, saves,
-# loads, trains or adapts a model does so on a pruned one.
+# loads, trains or adapts a model does so on a pruned one. Two tests read the very attentions a plan removes (one
+# counts every attention's calls, one reads the mid block's attention): for them the class prunes resnets only.
 #   tools/diffusers_model_tests.sh [PYTEST ARGS]
 #   DIFFUSERS_REPO=/path/to/diffusers (a clone or bare git dir; else it is cloned from GitHub)  DIFFUSERS_TAG=v0.40.0
 #   LDPRUNER_DT_VENV=/tmp/ldpruner-dt-venv (reused when there)  WORK=/tmp/ldpruner-dt
@@ -30,8 +31,15 @@ from ldpruner.operators import find_operators
 from ldpruner.pruning import PrunedUNet2DConditionModel, PrunedUNet2DModel, apply_plan
 from . import test_models_unet_2d as u2d, test_models_unet_2d_condition as u2dc
 
-WANTED = ["mid_block.attentions.0", "down_blocks.0.attentions.0.transformer_blocks.0.attn2", "down_blocks.1.resnets.1",
-          "up_blocks.0.resnets.1", "down_blocks.0.resnets.1"]
+RESNETS = ["down_blocks.1.resnets.1", "up_blocks.0.resnets.1", "down_blocks.0.resnets.1"]
+WANTED = ["mid_block.attentions.0", "up_blocks.1.attentions.1.transformer_blocks.0.attn2", *RESNETS]
+# tests that assert on the attentions a plan removes: the count of attention calls, the mid block's attention
+READS_ATTENTIONS = {"test_special_attn_proc", "test_mid_block_attn_groups"}
+
+def wanted():
+    "The operators to prune in the test now running (pytest names it in PYTEST_CURRENT_TEST)."
+    test = os.environ.get("PYTEST_CURRENT_TEST", "").split("::")[-1].split(" ")[0].split("[")[0]
+    return RESNETS if test in READS_ATTENTIONS else WANTED
 
 def pruning(base):
     "A subclass of ldpruner's `base` whose `__init__` builds the model and prunes those of WANTED it has."
@@ -39,7 +47,7 @@ def pruning(base):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
             names = {o.name for o in find_operators(self, "all")}
-            apply_plan(self, [n for n in WANTED if n in names])
+            apply_plan(self, [n for n in wanted() if n in names])
         @classmethod
         def from_pretrained(cls, *args, **kwargs): return base.from_pretrained(*args, **kwargs)
     Pruned.__init__.__signature__ = inspect.signature(base.__init__)   # what diffusers reads a config's keys by
