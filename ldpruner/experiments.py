@@ -8,11 +8,13 @@ import time, warnings
 from .core import LDPrunerWarning, in_test, sized, mean_spread, format_spread
 from .bench import compare_latency, unet_inputs
 from .pruning import record_of
+from .metrics import generate_images
+from .samples import _show
 _all_ = ["in_test", "sized", "mean_spread", "format_spread"]
 
 # %% auto #0
-__all__ = ['ALIGNMENT', 'FID_T2I', 'IS_T2I', 'FID_UIG', 'IS_UIG', 'FAD_UAG', 'with_notes', 'timed', 'speedup_of', 'in_test',
-           'sized', 'mean_spread', 'format_spread']
+__all__ = ['ALIGNMENT', 'FID_T2I', 'IS_T2I', 'FID_UIG', 'IS_UIG', 'FAD_UAG', 'with_notes', 'timed', 'speedup_of',
+           'samples_figure', 'in_test', 'sized', 'mean_spread', 'format_spread']
 
 # %% ../nbs/19c_experiments.ipynb #d2c7a57d
 def with_notes(f,         # the function to call
@@ -43,6 +45,29 @@ def speedup_of(base,               # the original denoiser
     if "measured_speedup" in r: return r["measured_speedup"]
     lat = compare_latency({"original": base, "pruned": pruned}, inputs or unet_inputs(base, 2), repeats=repeats)
     return lat["original"] / lat["pruned"]
+
+# %% ../nbs/19c_experiments.ipynb #945d6f2b
+def samples_figure(rows: dict,                 # {row label: a model bundle, or a function `(prompts) -> images`}
+                   prompts: list | None = None,  # one column each; None: unconditional, `n` columns
+                   n: int = 6,                 # columns of an unconditional model
+                   steps: int = 20,            # denoising steps
+                   guidance_scale: float = 3.0,  # classifier-free guidance scale
+                   seed: int = 0,              # the seed of the shared starting noise
+                   size: float = 1.5,          # inches per sample
+                  ):
+    "A figure of samples: a row per entry of `rows`, a column per prompt, all from the same starting noise."
+    import matplotlib.pyplot as plt
+    cols = len(prompts) if prompts else n
+    fig, axs = plt.subplots(len(rows), cols, figsize=(cols * size, len(rows) * (size + 0.1)), squeeze=False)
+    for i, (label, row) in enumerate(rows.items()):
+        imgs = row(prompts) if callable(row) else generate_images(row, prompts, n=1 if prompts else n, steps=steps,
+                                                                  guidance_scale=guidance_scale, seed=seed)
+        for j, im in enumerate(imgs[:cols]):
+            _show(axs[i, j], im)
+            if i == 0 and prompts: axs[i, j].set_title(prompts[j], fontsize=5)
+        axs[i, 0].set_ylabel(label, fontsize=6)
+    fig.tight_layout()
+    return fig
 
 # %% ../nbs/19c_experiments.ipynb #2d219fd3
 ALIGNMENT = "alignment all (attribute classifier)"        # tiny-t2i: prompt alignment, the CLIP-score analog
