@@ -4,16 +4,17 @@
 
 # %% ../nbs/19c_experiments.ipynb #221f73c4
 from __future__ import annotations
-import time, warnings
+import contextlib, time, warnings
 from .core import LDPrunerWarning, in_test, sized, mean_spread, format_spread
 from .bench import compare_latency, unet_inputs
 from .pruning import record_of
 from .metrics import generate_images
+from .tasks import evaluate
 from .samples import _show
 _all_ = ["in_test", "sized", "mean_spread", "format_spread"]
 
 # %% auto #0
-__all__ = ['ALIGNMENT', 'FID_T2I', 'IS_T2I', 'FID_UIG', 'IS_UIG', 'FAD_UAG', 'with_notes', 'timed', 'speedup_of',
+__all__ = ['ALIGNMENT', 'FID_T2I', 'IS_T2I', 'FID_UIG', 'IS_UIG', 'FAD_UAG', 'with_notes', 'timed', 'speedup_of', 'quality_of',
            'samples_figure', 'in_test', 'sized', 'mean_spread', 'format_spread']
 
 # %% ../nbs/19c_experiments.ipynb #d2c7a57d
@@ -46,6 +47,15 @@ def speedup_of(base,               # the original denoiser
     lat = compare_latency({"original": base, "pruned": pruned}, inputs or unet_inputs(base, 2), repeats=repeats)
     return lat["original"] / lat["pruned"]
 
+# %% ../nbs/19c_experiments.ipynb #0ff9af1f
+def quality_of(ldm,         # a model of a reference task
+               unet=None,   # a U-Net to evaluate in place of `ldm`'s (None: its own)
+               under=None,  # a context manager to sample inside (a `BlockReuse` schedule, a patch), or None
+               **kwargs):   # `evaluate`'s settings (n, steps, guidance_scale, seed)
+    "`evaluate` of `ldm` with `unet` in place of its own, sampled inside `under`."
+    with under if under is not None else contextlib.nullcontext():
+        return evaluate(ldm if unet is None else ldm.with_unet(unet), **kwargs)
+
 # %% ../nbs/19c_experiments.ipynb #945d6f2b
 def samples_figure(rows: dict,                 # {row label: a model bundle, or a function `(prompts) -> images`}
                    prompts: list | None = None,  # one column each; None: unconditional, `n` columns
@@ -65,7 +75,7 @@ def samples_figure(rows: dict,                 # {row label: a model bundle, or 
         for j, im in enumerate(imgs[:cols]):
             _show(axs[i, j], im)
             if i == 0 and prompts: axs[i, j].set_title(prompts[j], fontsize=5)
-        axs[i, 0].set_ylabel(label, fontsize=6)
+        axs[i, 0].set_ylabel(label, fontsize=7)
     fig.tight_layout()
     return fig
 
