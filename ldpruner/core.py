@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #d3858855
 from __future__ import annotations
-import atexit, dataclasses, errno, glob, hashlib, importlib, importlib.util, json, os, re, shutil, signal, statistics, sys, tempfile, threading, uuid
+import atexit, dataclasses, errno, functools, glob, hashlib, importlib, importlib.util, json, os, re, shutil, signal, statistics, sys, tempfile, threading, uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import entry_points
@@ -422,12 +422,19 @@ class Strategy:
     @classmethod
     def settings(cls) -> dict:
         "{setting: default} of this method: its dataclass fields."
-        return {f.name: f.default for f in dataclasses.fields(cls)}
+        return {f.name: f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+                for f in dataclasses.fields(cls)}
 
     @classmethod
     def from_options(cls, options: dict):
         "This method with the settings it declares taken from `options` (a run's shared settings); others and Nones ignored."
         return cls(**{k: v for k, v in options.items() if k in cls.settings() and v is not None})
+
+@functools.cache
+def _library_sources() -> dict:
+    "{module name: source} of the library's public modules, read once for every registry."
+    here = Path(importlib.util.find_spec("ldpruner").submodule_search_locations[0])
+    return {f"ldpruner.{f.stem}": f.read_text() for f in here.glob("*.py") if not f.stem.startswith("_")}
 
 class Registry(dict):
     "{name: `Strategy` subclass} of one kind of method, filled by `register` in the library's modules and by installed packages' entry points."
@@ -454,9 +461,7 @@ class Registry(dict):
 
     def modules(self) -> list[str]:
         "The library's modules whose source registers an entry with `@decorator(`: found by reading them, not listed."
-        here = Path(importlib.util.find_spec("ldpruner").submodule_search_locations[0])
-        return sorted(f"ldpruner.{f.stem}" for f in here.glob("*.py")
-                      if not f.stem.startswith("_") and f"@{self.decorator}(" in f.read_text())
+        return sorted(m for m, text in _library_sources().items() if f"@{self.decorator}(" in text)
 
     def all(self) -> dict:
         "Every registered entry: the library's (its modules imported the first time) and installed packages' (entry points: decorated, or a bare subclass named by its entry point)."
