@@ -15,7 +15,7 @@ _all_ = ["in_test", "sized", "mean_spread", "format_spread"]
 
 # %% auto #0
 __all__ = ['ALIGNMENT', 'FID_T2I', 'IS_T2I', 'FID_UIG', 'IS_UIG', 'FAD_UAG', 'with_notes', 'timed', 'speedup_of', 'quality_of',
-           'samples_figure', 'in_test', 'sized', 'mean_spread', 'format_spread']
+           'samples_figure', 'spread_table', 'in_test', 'sized', 'mean_spread', 'format_spread']
 
 # %% ../nbs/19c_experiments.ipynb #d2c7a57d
 def with_notes(f,         # the function to call
@@ -78,6 +78,21 @@ def samples_figure(rows: dict,                 # {row label: a model bundle, or 
         axs[i, 0].set_ylabel(label, fontsize=7)
     fig.tight_layout()
     return fig
+
+# %% ../nbs/19c_experiments.ipynb #615b5c55
+def spread_table(rows: dict,                # {row label: {column: numbers, one per seed}}
+                 formats: dict | None = None,  # {column: format of its mean and spread} (default "{:.2f}")
+                 label_width: int = 24,     # characters of the row labels
+                ) -> dict:
+    "Print `rows` as a table of 'mean ± spread' cells; return {label: {column: (mean, spread)}} for a results file."
+    formats = formats or {}
+    cols = list(dict.fromkeys(c for r in rows.values() for c in r))
+    cell = lambda r, c: "" if c not in r else format_spread(r[c], formats.get(c, "{:.2f}"))
+    widths = {c: max(len(c), *(len(cell(r, c)) for r in rows.values())) for c in cols}
+    head = f"{'':{label_width}s} " + " ".join(f"{c:>{widths[c]}}" for c in cols)
+    print(head); print("-" * len(head))
+    for label, r in rows.items(): print(f"{label:{label_width}s} " + " ".join(f"{cell(r, c):>{widths[c]}}" for c in cols))
+    return {label: {c: mean_spread(v) for c, v in r.items()} for label, r in rows.items()}
 
 # %% ../nbs/19c_experiments.ipynb #2d219fd3
 ALIGNMENT = "alignment all (attribute classifier)"        # tiny-t2i: prompt alignment, the CLIP-score analog
