@@ -42,7 +42,7 @@ EXPERIMENTS = {"20_train_t2i": "Training tiny-t2i", "21_train_uig": "Training ti
                "38_rounds_seeds_t2i": "Seeds under pruning in rounds", "39_plain_t2i": "Beyond: a stock-diffusers architecture",
                "20a_train_pixart": "Training tiny-pixart", "40_transformer_t2i": "Beyond: a transformer denoiser",
                "41_audio_paper_point": "Tab. 2 at the paper's point, audio threshold", "42_operators_uig_uag": "Figs. 11-12, 14-15: image and audio",
-               "43_kd_weights_t2i": "Tab. 4: the KD weights"}
+               "43_kd_weights_t2i": "Tab. 4: the KD weights", "44_fid_along_finetuning_uig": "Fig. 5: FID along finetuning, images"}
 
 # the library's sidebar: modules grouped by what they do, each labelled by what it holds (the page title stays the module's name)
 LIBRARY = {
