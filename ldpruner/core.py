@@ -455,9 +455,16 @@ class Registry(dict):
             if "__dataclass_fields__" not in cls.__dict__: cls = dataclass(cls)
             cls.name, cls.description = name, description
             for k, v in attrs.items(): setattr(cls, k, v)
-            self[name] = cls
+            if not self._notebook_copy_of_library(name, cls): self[name] = cls
             return cls
         return deco
+
+    def _notebook_copy_of_library(self, name: str, cls: type) -> bool:
+        """Whether `cls` is a notebook's own definition (`__main__`) of the library class registered as `name`: the
+        library's stays, so that a notebook's classes never reach the next notebook run in the same process."""
+        old = self.get(name)
+        return (old is not None and old.__module__.startswith("ldpruner.") and cls.__module__ == "__main__"
+                and old.__qualname__ == cls.__qualname__)
 
     def modules(self) -> list[str]:
         "The library's modules whose source registers an entry with `@decorator(`: found by reading them, not listed."
