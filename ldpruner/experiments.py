@@ -10,7 +10,7 @@ from .bench import compare_latency, unet_inputs
 from .pruning import record_of
 from .metrics import generate_images
 from .tasks import evaluate
-from .samples import _show
+from .samples import show_sample
 _all_ = ["in_test", "sized", "mean_spread", "format_spread"]
 
 # %% auto #0
@@ -73,7 +73,7 @@ def samples_figure(rows: dict,                 # {row label: a model bundle, or 
         imgs = row(prompts) if callable(row) else generate_images(row, prompts, n=1 if prompts else n, steps=steps,
                                                                   guidance_scale=guidance_scale, seed=seed)
         for j, im in enumerate(imgs[:cols]):
-            _show(axs[i, j], im)
+            show_sample(axs[i, j], im)
             if i == 0 and prompts: axs[i, j].set_title(prompts[j], fontsize=5)
         axs[i, 0].set_ylabel(label, fontsize=7)
     fig.tight_layout()

@@ -14,7 +14,7 @@ from .tasks import TASKS, evaluate
 
 
 # %% auto #0
-__all__ = ['side_by_side', 'sample_grid', 'write_audio', 'quality', 'quality_figure']
+__all__ = ['side_by_side', 'show_sample', 'sample_grid', 'write_audio', 'quality', 'quality_figure']
 
 # %% ../nbs/19a_samples.ipynb #dc6186f8
 @torch.no_grad()
@@ -44,14 +44,16 @@ def side_by_side(ldm,                          # the original model bundle
     return dict(prompts=prompts, original=decode(orig), pruned=decode(mod), ld_distance=dist(orig, mod), ld_floor=dist(orig, other))
 
 
-# %% ../nbs/19a_samples.ipynb #0a13d586
-def _show(ax, x: torch.Tensor):
+# %% ../nbs/19a_samples.ipynb #c93dce17
+def show_sample(ax, x: torch.Tensor):
     "One sample on `ax`: an RGB image, or a one-channel image or mel spectrogram (its own colour scale)."
     x = x.float()
     if x.shape[0] == 3: ax.imshow(((x.permute(1, 2, 0).clamp(-1, 1) + 1) / 2).numpy())
     else: ax.imshow(x[0].numpy(), cmap="magma", origin="lower" if x.shape[-1] > x.shape[-2] else "upper", aspect="auto")
     ax.set_xticks([]); ax.set_yticks([])
 
+
+# %% ../nbs/19a_samples.ipynb #f76ec8e7
 def sample_grid(sbs: dict,            # what `side_by_side` returned
                 title: str = "",      # the figure's title
                 speedup: float | None = None,  # the pruned model's measured speedup, for its row label
@@ -61,7 +63,7 @@ def sample_grid(sbs: dict,            # what `side_by_side` returned
     n = len(sbs["original"])
     fig, axes = plt.subplots(2, n, figsize=(1.9 * n + 0.6, 4.2), squeeze=False)
     for j in range(n):
-        _show(axes[0, j], sbs["original"][j]); _show(axes[1, j], sbs["pruned"][j])
+        show_sample(axes[0, j], sbs["original"][j]); show_sample(axes[1, j], sbs["pruned"][j])
         if sbs.get("prompts"): axes[0, j].set_title(sbs["prompts"][j], fontsize=7, wrap=True)
     axes[0, 0].set_ylabel("original", fontsize=9)
     axes[1, 0].set_ylabel("pruned" + (f" ({speedup:.2f}x)" if speedup else ""), fontsize=9)

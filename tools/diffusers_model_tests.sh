@@ -13,12 +13,20 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 TAG="${DIFFUSERS_TAG:-v0.40.0}"; VERSION="${TAG#v}"
 VENV="${LDPRUNER_DT_VENV:-/tmp/ldpruner-dt-venv}"; WORK="${WORK:-/tmp/ldpruner-dt}"
+MARK=".made-by-ldpruner-diffusers-tests"
+# a folder is this script's to fill or empty only if it made it (its marker inside) or finds it missing or empty
+for d in "$VENV" "$WORK"; do                # both checked before either is touched
+  if [ -e "$d" ] && { [ ! -d "$d" ] || { [ -n "$(ls -A "$d")" ] && [ ! -e "$d/$MARK" ]; }; }; then
+    echo "error: $d exists and was not made by this script; name another folder" >&2; exit 2
+  fi
+done
+for d in "$VENV" "$WORK"; do mkdir -p "$d"; touch "$d/$MARK"; done
 if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q --no-compile torch==2.13.0
   "$VENV/bin/pip" install -q --no-compile -e "$ROOT" "diffusers==$VERSION" pytest parameterized "peft>=0.17.0" pytest-timeout requests-mock
 fi
-rm -rf "$WORK"; mkdir -p "$WORK"
+find "$WORK" -mindepth 1 -maxdepth 1 ! -name "$MARK" -exec rm -rf {} +     # ours (claimed above): emptied, marker kept
 REPO="${DIFFUSERS_REPO:-$WORK/diffusers.git}"
 [ -d "$REPO" ] || git clone -q --bare --filter=blob:none https://github.com/huggingface/diffusers "$REPO"
 git --git-dir="$( [ -d "$REPO/.git" ] && echo "$REPO/.git" || echo "$REPO" )" archive "$TAG" tests/__init__.py tests/testing_utils.py \
