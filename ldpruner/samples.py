@@ -45,7 +45,9 @@ def side_by_side(ldm,                          # the original model bundle
 
 
 # %% ../nbs/19a_samples.ipynb #c93dce17
-def show_sample(ax, x: torch.Tensor):
+def show_sample(ax,                # the matplotlib axes to draw on
+                x: torch.Tensor,   # one decoded sample: `[3, H, W]` in [-1, 1], or `[1, H, W]` (a mel: time along the longer side)
+               ):
     "One sample on `ax`: an RGB image, or a one-channel image or mel spectrogram (its own colour scale)."
     x = x.float()
     if x.shape[0] == 3: ax.imshow(((x.permute(1, 2, 0).clamp(-1, 1) + 1) / 2).numpy())
