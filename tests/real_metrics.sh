@@ -4,7 +4,8 @@
 # test set-up uses. This venv takes the torch/torchvision pair that installs from this machine's disk (x86_64: 2.14.1 and
 # 0.29.1, a CUDA build that runs on the CPU, about 5.5 GB; aarch64: 2.9.1 and 0.24.1), then ldpruner and torch-fidelity,
 # and runs that one file with LDPRUNER_REAL_METRICS=1, so that it fails rather than skips if anything is missing.
-#   tests/real_metrics.sh            (LDPRUNER_METRICS_VENV=/path makes the venv there and keeps it, or reuses one made there)
+#   tests/real_metrics.sh            (LDPRUNER_METRICS_VENV=/path makes the venv there and keeps it, or reuses one made there;
+#                                     LDPRUNER_METRICS_INSTALL_ONLY=1 makes it and stops: tests/run.sh makes it in the background)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -n "${LDPRUNER_METRICS_VENV:-}" ]; then venv="$LDPRUNER_METRICS_VENV"
@@ -18,4 +19,5 @@ if [ ! -x "$venv/bin/python" ]; then
   "$venv/bin/pip" install -q --no-compile $pair
   "$venv/bin/pip" install -q --no-compile -e . torch-fidelity pytest filelock
 fi
+if [ -n "${LDPRUNER_METRICS_INSTALL_ONLY:-}" ]; then exit 0; fi
 PATH="$venv/bin:$PATH" LDPRUNER_REAL_METRICS=1 "$venv/bin/python" -m pytest -q -p no:cacheprovider tests/test_real_metrics.py
