@@ -6,7 +6,7 @@
 from __future__ import annotations
 import contextlib, time, warnings
 from .core import LDPrunerWarning, in_test, sized, mean_spread, format_spread
-from .bench import compare_latency, unet_inputs
+from .bench import compare_latency, interleaved_medians, unet_inputs
 from .pruning import record_of
 from .metrics import generate_images
 from .tasks import evaluate
@@ -14,8 +14,9 @@ from .samples import show_sample
 _all_ = ["in_test", "sized", "mean_spread", "format_spread"]
 
 # %% auto #0
-__all__ = ['ALIGNMENT', 'FID_T2I', 'IS_T2I', 'FID_UIG', 'IS_UIG', 'FAD_UAG', 'with_notes', 'timed', 'speedup_of', 'quality_of',
-           'samples_figure', 'spread_table', 'in_test', 'sized', 'mean_spread', 'format_spread']
+__all__ = ['ALIGNMENT', 'FID_T2I', 'IS_T2I', 'FID_UIG', 'IS_UIG', 'FAD_UAG', 'with_notes', 'timed', 'speedup_of',
+           'sampling_speedups', 'quality_of', 'samples_figure', 'spread_table', 'in_test', 'sized', 'mean_spread',
+           'format_spread']
 
 # %% ../nbs/19c_experiments.ipynb #d2c7a57d
 def with_notes(f,         # the function to call
@@ -47,6 +48,15 @@ def speedup_of(base,               # the original denoiser
     lat = compare_latency({"original": base, "pruned": pruned}, inputs or unet_inputs(base, 2), repeats=repeats)
     return lat["original"] / lat["pruned"]
 
+def sampling_speedups(runs: dict,        # {name: a function of no arguments that samples once}, `base` among them
+                      repeats: int = 7,  # timed calls of each, interleaved
+                      warmup: int = 1,   # untimed calls of each first
+                      base: str = "original",  # the name the others are compared with
+                     ) -> dict:
+    "{name: `base`'s median time / name's}: whole sampling runs (a schedule, a patch, a pruned U-Net) timed interleaved."
+    med = interleaved_medians(runs, repeats=repeats, warmup=warmup)
+    return {n: med[base] / m for n, m in med.items()}
+
 # %% ../nbs/19c_experiments.ipynb #0ff9af1f
 def quality_of(ldm,         # a model of a reference task
                unet=None,   # a U-Net to evaluate in place of `ldm`'s (None: its own)
@@ -64,35 +74,39 @@ def samples_figure(rows: dict,                 # {row label: a model bundle, or 
                    guidance_scale: float = 3.0,  # classifier-free guidance scale
                    seed: int = 0,              # the seed of the shared starting noise
                    size: float = 1.5,          # inches per sample
+                   titles: list | None = None, # the columns' titles (default: the prompts)
+                   height: float | None = None,  # inches per row (default `size`: square samples)
                   ):
     "A figure of samples: a row per entry of `rows`, a column per prompt, all from the same starting noise."
     import matplotlib.pyplot as plt
-    cols = len(prompts) if prompts else n
-    fig, axs = plt.subplots(len(rows), cols, figsize=(cols * size, len(rows) * (size + 0.1)), squeeze=False)
+    cols, titles = len(prompts) if prompts else n, titles or prompts
+    fig, axs = plt.subplots(len(rows), cols, figsize=(cols * size, len(rows) * ((height or size) + 0.1)), squeeze=False)
     for i, (label, row) in enumerate(rows.items()):
         imgs = row(prompts) if callable(row) else generate_images(row, prompts, n=1 if prompts else n, steps=steps,
                                                                   guidance_scale=guidance_scale, seed=seed)
         for j, im in enumerate(imgs[:cols]):
             show_sample(axs[i, j], im)
-            if i == 0 and prompts: axs[i, j].set_title(prompts[j], fontsize=5)
+            if i == 0 and titles: axs[i, j].set_title(titles[j], fontsize=5 if prompts else 7)
         axs[i, 0].set_ylabel(label, fontsize=7)
     fig.tight_layout()
     return fig
 
 # %% ../nbs/19c_experiments.ipynb #615b5c55
-def spread_table(rows: dict,                # {row label: {column: numbers, one per seed}}
+def spread_table(rows: dict,                # {row label: {column: numbers, one per seed, or one number measured once}}
                  formats: dict | None = None,  # {column: format of its mean and spread} (default "{:.2f}")
                  label_width: int = 24,     # characters of the row labels
                 ) -> dict:
     "Print `rows` as a table of 'mean ± spread' cells; return {label: {column: (mean, spread)}} for a results file."
-    formats = formats or {}
+    formats, once = formats or {}, lambda v: not isinstance(v, (list, tuple))   # a number measured once has no spread
     cols = list(dict.fromkeys(c for r in rows.values() for c in r))
-    cell = lambda r, c: "" if c not in r else format_spread(r[c], formats.get(c, "{:.2f}"))
+    fmt = lambda c: formats.get(c, "{:.2f}")
+    cell = lambda r, c: "" if c not in r else fmt(c).format(r[c]) if once(r[c]) else format_spread(r[c], fmt(c))
     widths = {c: max(len(c), *(len(cell(r, c)) for r in rows.values())) for c in cols}
-    head = f"{'':{label_width}s} " + " ".join(f"{c:>{widths[c]}}" for c in cols)
+    line = lambda label, cells: f"{label:{label_width}s}" + "".join(f"  {x:>{widths[c]}}" for c, x in zip(cols, cells))
+    head = line("", cols)
     print(head); print("-" * len(head))
-    for label, r in rows.items(): print(f"{label:{label_width}s} " + " ".join(f"{cell(r, c):>{widths[c]}}" for c in cols))
-    return {label: {c: mean_spread(v) for c, v in r.items()} for label, r in rows.items()}
+    for label, r in rows.items(): print(line(label, [cell(r, c) for c in cols]))
+    return {label: {c: v if once(v) else mean_spread(v) for c, v in r.items()} for label, r in rows.items()}
 
 # %% ../nbs/19c_experiments.ipynb #2d219fd3
 ALIGNMENT = "alignment all (attribute classifier)"        # tiny-t2i: prompt alignment, the CLIP-score analog

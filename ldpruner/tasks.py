@@ -13,7 +13,7 @@ from .core import LDPrunerError
 from .metrics import FeatureView, LogitView, alignment, feature_label, frechet_distance, generate_images, inception_score
 
 # %% auto #0
-__all__ = ['T2I_EVAL_SEED', 'UAG_EVAL_SEED', 'TASKS', 'Task', 'task_of', 'task_latents', 'evaluate']
+__all__ = ['T2I_EVAL_SEED', 'UAG_EVAL_SEED', 'TASKS', 'Task', 'task_of', 'task_latents', 'evaluate', 'task_samples']
 
 # %% ../nbs/09a_tasks.ipynb #31a0d9c8
 @dataclass(frozen=True)
@@ -23,6 +23,7 @@ class Task:
     description: str      # one line
     training_data: Callable  # (n, seed) -> (images or mels `[n, C, H, W]` in [-1, 1], captions or None)
     measure: Callable     # (ldm, domain net, its features, their label, n, steps, guidance_scale, seed) -> ({metric: value}, samples)
+    samples: Callable | None = None  # (ldm, n, steps, guidance_scale, seed) -> the samples `measure` judges
 
 # %% ../nbs/09a_tasks.ipynb #0453eaa4
 def _t2i_data(n, seed): return data.shapes_dataset(n, size=32, seed=seed)[:2]
@@ -36,29 +37,39 @@ def _uag_data(n, seed): return data.audio_dataset(n, seed=seed)[0], None
 # %% ../nbs/09a_tasks.ipynb #b72d73d1
 T2I_EVAL_SEED, UAG_EVAL_SEED = 123, 99    # the real samples that generated ones are compared with
 
-def _t2i_measure(ldm, net, fe, lab, n, steps, guidance_scale, seed):
+def _t2i_prompts(n):
     objs = data.eval_objects()                 # held-out prompts, never seen in training
-    per = max(1, round(n / len(objs)))
-    gen = generate_images(ldm, [data.caption([o]) for o in objs], n=per, steps=steps, guidance_scale=guidance_scale, seed=seed)
+    return objs, max(1, round(n / len(objs)))  # and samples per prompt
+
+def _t2i_samples(ldm, n, steps, guidance_scale, seed):
+    objs, per = _t2i_prompts(n)
+    return generate_images(ldm, [data.caption([o]) for o in objs], n=per, steps=steps, guidance_scale=guidance_scale, seed=seed)
+
+def _unconditional_samples(ldm, n, steps, guidance_scale, seed): return generate_images(ldm, n=n, steps=steps, seed=seed)
+
+def _t2i_measure(ldm, net, fe, lab, n, steps, guidance_scale, seed):
+    objs, per = _t2i_prompts(n)
+    gen = _t2i_samples(ldm, n, steps, guidance_scale, seed)
     out = {f"alignment {k} (attribute classifier)": v for k, v in alignment(gen, [o for o in objs for _ in range(per)], net).items()}
     real = data.shapes_dataset(len(gen), size=32, seed=T2I_EVAL_SEED, split="eval")[0]
     out.update({f"FID ({lab})": frechet_distance(real, gen, fe), f"IS ({lab})": inception_score(gen, LogitView(net, "class"))})
-    return out, len(gen)
+    return out, gen
 
 def _uig_measure(ldm, net, fe, lab, n, steps, guidance_scale, seed):
-    gen = generate_images(ldm, n=n, steps=steps, seed=seed)
+    gen = _unconditional_samples(ldm, n, steps, guidance_scale, seed)
     return {f"FID ({lab})": frechet_distance(data.digits_dataset()[0][:len(gen)], gen, fe),
-            f"IS ({lab})": inception_score(gen, LogitView(net, "digit"))}, len(gen)
+            f"IS ({lab})": inception_score(gen, LogitView(net, "digit"))}, gen
 
 def _uag_measure(ldm, net, fe, lab, n, steps, guidance_scale, seed):
-    gen = generate_images(ldm, n=n, steps=steps, seed=seed)
-    return {f"FAD ({lab})": frechet_distance(data.audio_dataset(len(gen), seed=UAG_EVAL_SEED)[0], gen, fe)}, len(gen)
+    gen = _unconditional_samples(ldm, n, steps, guidance_scale, seed)
+    return {f"FAD ({lab})": frechet_distance(data.audio_dataset(len(gen), seed=UAG_EVAL_SEED)[0], gen, fe)}, gen
 
 # %% ../nbs/09a_tasks.ipynb #e47b55ba
 TASKS = {t.name: t for t in [
-    Task("t2i", "text-to-image: coloured shapes placed by their captions", _t2i_data, _t2i_measure),
-    Task("uig", "unconditional images: scikit-learn's handwritten digits", _uig_data, _uig_measure),
-    Task("uag", "unconditional audio: short synthesised melodies as log-mel spectrograms", _uag_data, _uag_measure)]}
+    Task("t2i", "text-to-image: coloured shapes placed by their captions", _t2i_data, _t2i_measure, _t2i_samples),
+    Task("uig", "unconditional images: scikit-learn's handwritten digits", _uig_data, _uig_measure, _unconditional_samples),
+    Task("uag", "unconditional audio: short synthesised melodies as log-mel spectrograms", _uag_data, _uag_measure,
+         _unconditional_samples)]}
 
 # %% ../nbs/09a_tasks.ipynb #13647209
 def task_of(ldm,               # a model bundle
@@ -90,10 +101,25 @@ def evaluate(ldm,                          # a model of a reference task
              steps: int = 20,              # denoising steps
              guidance_scale: float = 3.0,  # classifier-free guidance scale
              seed: int = 0,                # the seed
+             against=None,                 # a reference model of the task, or its `task_samples` with these settings
             ) -> dict:
     "Quality of a model of a reference task on domain features: {metric (extractor): value, 'samples': n, 'steps': steps}."
     task, net = task_of(ldm, "evaluate it on your own prompts or data"), ldm.extras.get("domain_net")
     if net is None: raise LDPrunerError(f"{ldm.name}: its task's domain network is missing, so it cannot be evaluated")
     fe = FeatureView(net)        # every measurement reads the task's domain features, and says so
-    out, n_gen = task.measure(ldm, net, fe, feature_label(fe), n, steps, guidance_scale, seed)
-    return {**out, "samples": n_gen, "steps": steps}
+    out, gen = task.measure(ldm, net, fe, feature_label(fe), n, steps, guidance_scale, seed)
+    res = {**out, "samples": len(gen), "steps": steps}
+    if against is not None:
+        ref = against if torch.is_tensor(against) else task.samples(against, n, steps, guidance_scale, seed)
+        fd = next(k for k in out if k.startswith(("FID", "FAD")))
+        res[f"{fd} to reference"] = frechet_distance(ref, gen, fe)
+    return res
+
+def task_samples(ldm,                          # a model of a reference task
+                 n: int = 72,                  # samples
+                 steps: int = 20,              # denoising steps
+                 guidance_scale: float = 3.0,  # classifier-free guidance scale
+                 seed: int = 0,                # the seed
+                ) -> torch.Tensor:
+    "The samples `evaluate` judges with these settings: compute a reference's once, pass them as `against` to each model."
+    return task_of(ldm, "sample it with generate_images").samples(ldm, n, steps, guidance_scale, seed)

@@ -21,10 +21,13 @@ for d in "$VENV" "$WORK"; do                # both checked before either is touc
   fi
 done
 for d in "$VENV" "$WORK"; do mkdir -p "$d"; touch "$d/$MARK"; done
-if [ ! -x "$VENV/bin/python" ]; then
+want="torch==2.13.0 diffusers==$VERSION pytest parameterized peft>=0.17.0 pytest-timeout requests-mock"
+# made only when its last install finished (the stamp names what was installed): a run killed half-way installs again
+if [ "$(cat "$VENV/.installed" 2>/dev/null)" != "$want" ]; then
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q --no-compile torch==2.13.0
   "$VENV/bin/pip" install -q --no-compile -e "$ROOT" "diffusers==$VERSION" pytest parameterized "peft>=0.17.0" pytest-timeout requests-mock
+  echo "$want" > "$VENV/.installed"
 fi
 find "$WORK" -mindepth 1 -maxdepth 1 ! -name "$MARK" -exec rm -rf {} +     # ours (claimed above): emptied, marker kept
 REPO="${DIFFUSERS_REPO:-$WORK/diffusers.git}"
