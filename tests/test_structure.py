@@ -90,3 +90,15 @@ def test_the_cli_parses_calls_and_prints():
     long = {n.name: n.end_lineno - n.lineno + 1 for n in tree.body if isinstance(n, ast.FunctionDef) and n.name.startswith("cmd_")}
     assert not torch_imports, torch_imports
     assert len(long) >= 8 and all(v <= 25 for v in long.values()), long
+
+
+def test_no_notebook_cell_that_prints_ends_in_a_semicolon():
+    """execnb (which runs the notebooks for their committed outputs and under nbdev_test) drops a cell's printed output when
+    its last line ends in `;`: a cell that prints ends another way (`fig = ...`), so its committed output is whole."""
+    import json
+    bad = []
+    for f in sorted((PKG.parent / "nbs").glob("*.ipynb")):
+        for i, c in enumerate(json.loads(f.read_text())["cells"]):
+            src = "".join(c["source"]).rstrip()
+            if c["cell_type"] == "code" and src.endswith(";") and "print(" in src: bad.append(f"{f.name} cell {i}")
+    assert not bad, bad
