@@ -102,7 +102,7 @@ def frechet_distance(real: torch.Tensor,    # real samples in [-1, 1]
     m = FrechetInceptionDistance(feature=extractor, reset_real_features=True, normalize=True)
     for i in range(0, len(real), batch): m.update(real[i:i + batch], real=True)
     for i in range(0, len(fake), batch): m.update(fake[i:i + batch], real=False)
-    return float(m.compute())
+    return max(0.0, float(m.compute()))   # a distance; torchmetrics' matrix square root can land a hair below 0
 
 @torch.no_grad()
 def inception_score(fake: torch.Tensor,        # generated samples

@@ -24,6 +24,7 @@ class Task:
     training_data: Callable  # (n, seed) -> (images or mels `[n, C, H, W]` in [-1, 1], captions or None)
     measure: Callable     # (ldm, domain net, its features, their label, n, steps, guidance_scale, seed) -> ({metric: value}, samples)
     samples: Callable | None = None  # (ldm, n, steps, guidance_scale, seed) -> the samples `measure` judges
+    distance: str = "FID"  # the Fréchet distance `measure` reports (FID or FAD), which `evaluate(against=)` measures too
 
 # %% ../nbs/09a_tasks.ipynb #0453eaa4
 def _t2i_data(n, seed): return data.shapes_dataset(n, size=32, seed=seed)[:2]
@@ -69,7 +70,7 @@ TASKS = {t.name: t for t in [
     Task("t2i", "text-to-image: coloured shapes placed by their captions", _t2i_data, _t2i_measure, _t2i_samples),
     Task("uig", "unconditional images: scikit-learn's handwritten digits", _uig_data, _uig_measure, _unconditional_samples),
     Task("uag", "unconditional audio: short synthesised melodies as log-mel spectrograms", _uag_data, _uag_measure,
-         _unconditional_samples)]}
+         _unconditional_samples, distance="FAD")]}
 
 # %% ../nbs/09a_tasks.ipynb #13647209
 def task_of(ldm,               # a model bundle
@@ -107,12 +108,13 @@ def evaluate(ldm,                          # a model of a reference task
     task, net = task_of(ldm, "evaluate it on your own prompts or data"), ldm.extras.get("domain_net")
     if net is None: raise LDPrunerError(f"{ldm.name}: its task's domain network is missing, so it cannot be evaluated")
     fe = FeatureView(net)        # every measurement reads the task's domain features, and says so
+    if against is not None and not torch.is_tensor(against) and task.samples is None:
+        raise LDPrunerError(f"task {task.name} cannot sample the reference model: pass its samples as `against`")
     out, gen = task.measure(ldm, net, fe, feature_label(fe), n, steps, guidance_scale, seed)
     res = {**out, "samples": len(gen), "steps": steps}
     if against is not None:
         ref = against if torch.is_tensor(against) else task.samples(against, n, steps, guidance_scale, seed)
-        fd = next(k for k in out if k.startswith(("FID", "FAD")))
-        res[f"{fd} to reference"] = frechet_distance(ref, gen, fe)
+        res[f"{task.distance} ({feature_label(fe)}) to reference"] = frechet_distance(ref, gen, fe)
     return res
 
 def task_samples(ldm,                          # a model of a reference task
