@@ -18,13 +18,13 @@ __all__ = ['T2I_EVAL_SEED', 'UAG_EVAL_SEED', 'TASKS', 'Task', 'task_of', 'task_l
 # %% ../nbs/09a_tasks.ipynb #31a0d9c8
 @dataclass(frozen=True)
 class Task:
-    "One reference task: how to draw its training data and how to judge a model's samples."
-    name: str             # t2i, uig or uag
-    description: str      # one line
+    "One reference task: how to draw its training data, how to sample a model, and how to judge the samples."
+    name: str                # t2i, uig or uag
+    description: str         # one line
     training_data: Callable  # (n, seed) -> (images or mels `[n, C, H, W]` in [-1, 1], captions or None)
-    measure: Callable     # (ldm, domain net, its features, their label, n, steps, guidance_scale, seed) -> ({metric: value}, samples)
-    samples: Callable | None = None  # (ldm, n, steps, guidance_scale, seed) -> the samples `measure` judges
-    distance: str = "FID"  # the Fréchet distance `measure` reports (FID or FAD), which `evaluate(against=)` measures too
+    samples: Callable        # (ldm, n, steps, guidance_scale, seed) -> the samples `measure` judges
+    measure: Callable        # (samples, domain net, its features, their label) -> {metric: value}
+    distance: str = "FID"    # the Fréchet distance `measure` reports (FID or FAD), which `evaluate(against=)` measures too
 
 # %% ../nbs/09a_tasks.ipynb #0453eaa4
 def _t2i_data(n, seed): return data.shapes_dataset(n, size=32, seed=seed)[:2]
@@ -48,29 +48,27 @@ def _t2i_samples(ldm, n, steps, guidance_scale, seed):
 
 def _unconditional_samples(ldm, n, steps, guidance_scale, seed): return generate_images(ldm, n=n, steps=steps, seed=seed)
 
-def _t2i_measure(ldm, net, fe, lab, n, steps, guidance_scale, seed):
-    objs, per = _t2i_prompts(n)
-    gen = _t2i_samples(ldm, n, steps, guidance_scale, seed)
-    out = {f"alignment {k} (attribute classifier)": v for k, v in alignment(gen, [o for o in objs for _ in range(per)], net).items()}
+def _t2i_measure(gen, net, fe, lab):
+    objs = data.eval_objects()                 # `_t2i_samples` drew the same number for each, in this order
+    labels = [o for o in objs for _ in range(len(gen) // len(objs))]
+    out = {f"alignment {k} (attribute classifier)": v for k, v in alignment(gen, labels, net).items()}
     real = data.shapes_dataset(len(gen), size=32, seed=T2I_EVAL_SEED, split="eval")[0]
     out.update({f"FID ({lab})": frechet_distance(real, gen, fe), f"IS ({lab})": inception_score(gen, LogitView(net, "class"))})
-    return out, gen
+    return out
 
-def _uig_measure(ldm, net, fe, lab, n, steps, guidance_scale, seed):
-    gen = _unconditional_samples(ldm, n, steps, guidance_scale, seed)
+def _uig_measure(gen, net, fe, lab):
     return {f"FID ({lab})": frechet_distance(data.digits_dataset()[0][:len(gen)], gen, fe),
-            f"IS ({lab})": inception_score(gen, LogitView(net, "digit"))}, gen
+            f"IS ({lab})": inception_score(gen, LogitView(net, "digit"))}
 
-def _uag_measure(ldm, net, fe, lab, n, steps, guidance_scale, seed):
-    gen = _unconditional_samples(ldm, n, steps, guidance_scale, seed)
-    return {f"FAD ({lab})": frechet_distance(data.audio_dataset(len(gen), seed=UAG_EVAL_SEED)[0], gen, fe)}, gen
+def _uag_measure(gen, net, fe, lab):
+    return {f"FAD ({lab})": frechet_distance(data.audio_dataset(len(gen), seed=UAG_EVAL_SEED)[0], gen, fe)}
 
 # %% ../nbs/09a_tasks.ipynb #e47b55ba
 TASKS = {t.name: t for t in [
-    Task("t2i", "text-to-image: coloured shapes placed by their captions", _t2i_data, _t2i_measure, _t2i_samples),
-    Task("uig", "unconditional images: scikit-learn's handwritten digits", _uig_data, _uig_measure, _unconditional_samples),
-    Task("uag", "unconditional audio: short synthesised melodies as log-mel spectrograms", _uag_data, _uag_measure,
-         _unconditional_samples, distance="FAD")]}
+    Task("t2i", "text-to-image: coloured shapes placed by their captions", _t2i_data, _t2i_samples, _t2i_measure),
+    Task("uig", "unconditional images: scikit-learn's handwritten digits", _uig_data, _unconditional_samples, _uig_measure),
+    Task("uag", "unconditional audio: short synthesised melodies as log-mel spectrograms", _uag_data, _unconditional_samples,
+         _uag_measure, distance="FAD")]}
 
 # %% ../nbs/09a_tasks.ipynb #13647209
 def task_of(ldm,               # a model bundle
@@ -108,10 +106,8 @@ def evaluate(ldm,                          # a model of a reference task
     task, net = task_of(ldm, "evaluate it on your own prompts or data"), ldm.extras.get("domain_net")
     if net is None: raise LDPrunerError(f"{ldm.name}: its task's domain network is missing, so it cannot be evaluated")
     fe = FeatureView(net)        # every measurement reads the task's domain features, and says so
-    if against is not None and not torch.is_tensor(against) and task.samples is None:
-        raise LDPrunerError(f"task {task.name} cannot sample the reference model: pass its samples as `against`")
-    out, gen = task.measure(ldm, net, fe, feature_label(fe), n, steps, guidance_scale, seed)
-    res = {**out, "samples": len(gen), "steps": steps}
+    gen = task.samples(ldm, n, steps, guidance_scale, seed)
+    res = {**task.measure(gen, net, fe, feature_label(fe)), "samples": len(gen), "steps": steps}
     if against is not None:
         ref = against if torch.is_tensor(against) else task.samples(against, n, steps, guidance_scale, seed)
         res[f"{task.distance} ({feature_label(fe)}) to reference"] = frechet_distance(ref, gen, fe)
