@@ -4,19 +4,20 @@
 
 # %% ../nbs/19c_experiments.ipynb #221f73c4
 from __future__ import annotations
-import contextlib, time, warnings
+import contextlib, json, time, warnings
 from .core import LDPrunerWarning, in_test, sized, mean_spread, format_spread
+from .references import weights_root
 from .bench import compare_latency, interleaved_medians, unet_inputs
 from .pruning import record_of
-from .metrics import generate_images
+from .metrics import domain_features, generate_images
 from .tasks import evaluate
 from .samples import show_sample
 _all_ = ["in_test", "sized", "mean_spread", "format_spread"]
 
 # %% auto #0
 __all__ = ['ALIGNMENT', 'FID_T2I', 'IS_T2I', 'FID_UIG', 'IS_UIG', 'FAD_UAG', 'with_notes', 'timed', 'speedup_of',
-           'sampling_speedups', 'quality_of', 'samples_figure', 'spread_table', 'in_test', 'sized', 'mean_spread',
-           'format_spread']
+           'sampling_speedups', 'quality_of', 'samples_figure', 'spread_table', 'metric_key', 'in_test', 'sized',
+           'mean_spread', 'format_spread']
 
 # %% ../nbs/19c_experiments.ipynb #d2c7a57d
 def with_notes(f,         # the function to call
@@ -109,9 +110,14 @@ def spread_table(rows: dict,                # {row label: {column: numbers, one 
     return {label: {c: v if once(v) else mean_spread(v) for c, v in r.items()} for label, r in rows.items()}
 
 # %% ../nbs/19c_experiments.ipynb #2d219fd3
-ALIGNMENT = "alignment all (attribute classifier)"        # tiny-t2i: prompt alignment, the CLIP-score analog
-FID_T2I = "FID (domain features: shapes-attributes)"       # tiny-t2i: FID on its domain network's features
-IS_T2I = "IS (domain features: shapes-attributes)"         # tiny-t2i: IS on its domain network's class head
-FID_UIG = "FID (domain features: digits-classifier)"       # tiny-uig: FID on the digit classifier's features
-IS_UIG = "IS (domain features: digits-classifier)"         # tiny-uig: IS on the digit classifier
-FAD_UAG = "FAD (domain features: music-embedding)"         # tiny-uag: FAD on the audio embedding's features
+def metric_key(reference: str,  # a shipped reference model: tiny-t2i, tiny-uig or tiny-uag
+               metric: str,     # FID, IS or FAD
+              ) -> str:
+    "The key `evaluate` reports `metric` of `reference` under, from the reference's shipped config (no weights loaded)."
+    cfg = json.loads((weights_root() / reference / "config.json").read_text())
+    return f"{metric} ({domain_features(cfg['domain']['name'])})"
+
+ALIGNMENT = "alignment all (attribute classifier)"   # tiny-t2i: prompt alignment, the CLIP-score analog
+FID_T2I, IS_T2I = metric_key("tiny-t2i", "FID"), metric_key("tiny-t2i", "IS")   # on its domain network's features, class head
+FID_UIG, IS_UIG = metric_key("tiny-uig", "FID"), metric_key("tiny-uig", "IS")   # on the digit classifier
+FAD_UAG = metric_key("tiny-uag", "FAD")                                          # on the audio embedding's features

@@ -16,9 +16,9 @@ from .data import ATTRIBUTES
 
 # %% auto #0
 __all__ = ['VGGISH_SR', 'VGGISH_BANDS', 'VGGISH_FRAMES', 'DomainNet', 'FeatureView', 'LogitView', 'train_domain_net', 'accuracy',
-           'feature_label', 'frechet_distance', 'inception_score', 'check_plain_weights', 'inception_extractor',
-           'to_uint8_rgb', 'Uint8Adapter', 'ClipFeatures', 'clip_loader', 'clip_score', 'VGGish', 'vggish_examples',
-           'VGGishOnMels', 'vocoder_audio', 'vggish_extractor', 'generate_images', 'alignment']
+           'feature_label', 'domain_features', 'frechet_distance', 'inception_score', 'check_plain_weights',
+           'inception_extractor', 'to_uint8_rgb', 'Uint8Adapter', 'ClipFeatures', 'clip_loader', 'clip_score', 'VGGish',
+           'vggish_examples', 'VGGishOnMels', 'vocoder_audio', 'vggish_extractor', 'generate_images', 'alignment']
 
 # %% ../nbs/09_metrics.ipynb #72af9fe3
 class DomainNet(nn.Module):
@@ -87,8 +87,10 @@ def feature_label(extractor,  # a feature extractor
                  ) -> str:
     "How a metric names its features: 'domain features: NAME' for a domain network, else the extractor's own name (Inception, ...)."
     net = getattr(extractor, "net", extractor)
-    if hasattr(net, "heads_spec"): return f"domain features: {net.name}"   # a DomainNet (duck-typed: reloaded modules are other classes)
+    if hasattr(net, "heads_spec"): return domain_features(net.name)   # a DomainNet (duck-typed: reloaded modules are other classes)
     return getattr(extractor, "name", type(net).__name__)
+
+def domain_features(name: str) -> str: return f"domain features: {name}"   # the label of a domain network's features
 
 @torch.no_grad()
 def frechet_distance(real: torch.Tensor,    # real samples in [-1, 1]
