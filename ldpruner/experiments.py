@@ -95,7 +95,7 @@ def samples_figure(rows: dict,                 # {row label: a model bundle, or 
 # %% ../nbs/19c_experiments.ipynb #615b5c55
 def spread_table(rows: dict,                # {row label: {column: numbers, one per seed, or one number measured once}}
                  formats: dict | None = None,  # {column: format of its mean and spread} (default "{:.2f}")
-                 label_width: int = 24,     # characters of the row labels
+                 label_width: int = 24,     # characters of the row labels at least (a longer label widens them all)
                 ) -> dict:
     "Print `rows` as a table of 'mean ± spread' cells; return {label: {column: (mean, spread)}} for a results file."
     formats, once = formats or {}, lambda v: not isinstance(v, (list, tuple))   # a number measured once has no spread
@@ -103,7 +103,8 @@ def spread_table(rows: dict,                # {row label: {column: numbers, one 
     fmt = lambda c: formats.get(c, "{:.2f}")
     cell = lambda r, c: "" if c not in r else fmt(c).format(r[c]) if once(r[c]) else format_spread(r[c], fmt(c))
     widths = {c: max(len(c), *(len(cell(r, c)) for r in rows.values())) for c in cols}
-    line = lambda label, cells: f"{label:{label_width}s}" + "".join(f"  {x:>{widths[c]}}" for c, x in zip(cols, cells))
+    lw = max(label_width, *(len(label) for label in rows))
+    line = lambda label, cells: f"{label:{lw}s}" + "".join(f"  {x:>{widths[c]}}" for c, x in zip(cols, cells))
     head = line("", cols)
     print(head); print("-" * len(head))
     for label, r in rows.items(): print(line(label, [cell(r, c) for c in cols]))
