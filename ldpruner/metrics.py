@@ -90,7 +90,10 @@ def feature_label(extractor,  # a feature extractor
     if hasattr(net, "heads_spec"): return domain_features(net.name)   # a DomainNet (duck-typed: reloaded modules are other classes)
     return getattr(extractor, "name", type(net).__name__)
 
-def domain_features(name: str) -> str: return f"domain features: {name}"   # the label of a domain network's features
+def domain_features(name: str,  # a domain network's name
+                   ) -> str:
+    "The label of a domain network's features, as every metric made on them names it: 'domain features: NAME'."
+    return f"domain features: {name}"
 
 @torch.no_grad()
 def frechet_distance(real: torch.Tensor,    # real samples in [-1, 1]
