@@ -4,9 +4,9 @@
 
 # %% ../nbs/19c_experiments.ipynb #221f73c4
 from __future__ import annotations
-import contextlib, json, time, warnings
+import contextlib, time, warnings
 from .core import LDPrunerWarning, in_test, sized, mean_spread, format_spread
-from .references import weights_root
+from .references import reference_config
 from .bench import compare_latency, interleaved_medians, unet_inputs
 from .pruning import record_of
 from .metrics import domain_features, generate_images
@@ -115,8 +115,7 @@ def metric_key(reference: str,  # a shipped reference model: tiny-t2i, tiny-uig 
                metric: str,     # FID, IS or FAD
               ) -> str:
     "The key `evaluate` reports `metric` of `reference` under, from the reference's shipped config (no weights loaded)."
-    cfg = json.loads((weights_root() / reference / "config.json").read_text())
-    return f"{metric} ({domain_features(cfg['domain']['name'])})"
+    return f"{metric} ({domain_features(reference_config(reference)['domain']['name'])})"
 
 ALIGNMENT = "alignment all (attribute classifier)"   # tiny-t2i: prompt alignment, the CLIP-score analog
 FID_T2I, IS_T2I = metric_key("tiny-t2i", "FID"), metric_key("tiny-t2i", "IS")   # on its domain network's features, class head

@@ -13,7 +13,8 @@ from .models import LDM, WordTokenizer, quiet_hf, tiny_ldm_random, unet_from_con
 from .pruning import PLAN_NAME, is_pruned_dir, load_pruned, record_of
 
 # %% auto #0
-__all__ = ['REFERENCE_NAMES', 'REFERENCES', 'weights_root', 'save_reference', 'verify_reference', 'load_reference', 'load_model']
+__all__ = ['REFERENCE_NAMES', 'REFERENCES', 'weights_root', 'save_reference', 'verify_reference', 'reference_config',
+           'load_reference', 'load_model']
 
 # %% ../nbs/06a_references.ipynb #be2e91a0
 REFERENCE_NAMES = ("tiny-t2i", "tiny-uig", "tiny-uag", "tiny-pixart")
@@ -100,17 +101,27 @@ def _load_module(module, file: Path):
     module.load_state_dict(state, strict=True, assign=True)
     return module.eval()
 
+def _reference_folder(name: str, root=None) -> Path:
+    if name not in REFERENCE_NAMES: raise LDPrunerError(f"unknown reference '{name}'; known: {', '.join(REFERENCE_NAMES)}")
+    path = Path(root or weights_root()) / name
+    if not path.is_dir(): raise LDPrunerError(f"reference '{name}' is not in this installation ({path}); train it with nbs/20_train_t2i.ipynb (and 20a, 21, 22)")
+    return path
+
+def reference_config(name: str,  # tiny-t2i, tiny-uig, tiny-uag or tiny-pixart
+                     root=None,  # where the references are (default: the package's)
+                    ) -> dict:
+    "A reference's `config.json` (its task, domain network, architecture and prompts), read without loading any weights."
+    return json.loads((_reference_folder(name, root) / "config.json").read_text())
+
 def load_reference(name: str,  # tiny-t2i, tiny-uig, tiny-uag or tiny-pixart
                    root=None,  # where the references are (default: the package's)
                   ) -> "LDM":
     "A bundled reference model (`tiny-t2i`, `tiny-uig`, `tiny-uag`, `tiny-pixart`) as an `LDM`, checksums verified."
     from accelerate import init_empty_weights
     from diffusers import AutoencoderKL
-    if name not in REFERENCE_NAMES: raise LDPrunerError(f"unknown reference '{name}'; known: {', '.join(REFERENCE_NAMES)}")
-    path = Path(root or weights_root()) / name
-    if not path.is_dir(): raise LDPrunerError(f"reference '{name}' is not in this installation ({path}); train it with nbs/20_train_t2i.ipynb (and 20a, 21, 22)")
+    path = _reference_folder(name, root)
     verify_reference(path)
-    cfg = json.loads((path / "config.json").read_text())
+    cfg = reference_config(name, root)
     if cfg.get("pipeline"): return _load_pipeline_reference(path, name, cfg)
     unet = _load_module(unet_from_config(cfg["unet"], device="meta"), path / "unet.safetensors")
     with init_empty_weights(): vae = AutoencoderKL.from_config(cfg["vae"])

@@ -22,9 +22,10 @@ class Task:
     name: str                # t2i, uig or uag
     description: str         # one line
     training_data: Callable  # (n, seed) -> (images or mels `[n, C, H, W]` in [-1, 1], captions or None)
-    samples: Callable        # (ldm, n, steps, guidance_scale, seed) -> the samples `measure` judges
-    measure: Callable        # (samples, domain net, its features, their label) -> {metric: value}
-    distance: str = "FID"    # the Fréchet distance `measure` reports (FID or FAD), which `evaluate(against=)` measures too
+    samples: Callable        # (ldm, n, steps, guidance_scale, seed) -> a model's samples, to be judged
+    real: Callable           # n -> the real samples a model's are compared with
+    measure: Callable | None = None   # (samples, domain net, its features' label) -> {metric: value} besides the distance
+    distance: str = "FID"    # the name of the Fréchet distance to the real samples (FID or FAD), `evaluate`'s key
 
 # %% ../nbs/09a_tasks.ipynb #0453eaa4
 def _t2i_data(n, seed): return data.shapes_dataset(n, size=32, seed=seed)[:2]
@@ -39,36 +40,37 @@ def _uag_data(n, seed): return data.audio_dataset(n, seed=seed)[0], None
 T2I_EVAL_SEED, UAG_EVAL_SEED = 123, 99    # the real samples that generated ones are compared with
 
 def _t2i_prompts(n):
-    objs = data.eval_objects()                 # held-out prompts, never seen in training
-    return objs, max(1, round(n / len(objs)))  # and samples per prompt
+    "The held-out objects (never seen in training) and the samples drawn for each, `n` in all."
+    objs = data.eval_objects()
+    return objs, max(1, round(n / len(objs)))
 
 def _t2i_samples(ldm, n, steps, guidance_scale, seed):
     objs, per = _t2i_prompts(n)
     return generate_images(ldm, [data.caption([o]) for o in objs], n=per, steps=steps, guidance_scale=guidance_scale, seed=seed)
 
+def _t2i_labels(n):
+    "What each of `_t2i_samples`' `n` samples shows, in its order (object-major)."
+    objs, per = _t2i_prompts(n)
+    return [o for o in objs for _ in range(per)]
+
 def _unconditional_samples(ldm, n, steps, guidance_scale, seed): return generate_images(ldm, n=n, steps=steps, seed=seed)
 
-def _t2i_measure(gen, net, fe, lab):
-    objs = data.eval_objects()                 # `_t2i_samples` drew the same number for each, in this order
-    labels = [o for o in objs for _ in range(len(gen) // len(objs))]
-    out = {f"alignment {k} (attribute classifier)": v for k, v in alignment(gen, labels, net).items()}
-    real = data.shapes_dataset(len(gen), size=32, seed=T2I_EVAL_SEED, split="eval")[0]
-    out.update({f"FID ({lab})": frechet_distance(real, gen, fe), f"IS ({lab})": inception_score(gen, LogitView(net, "class"))})
-    return out
+def _t2i_real(n): return data.shapes_dataset(n, size=32, seed=T2I_EVAL_SEED, split="eval")[0]
+def _uig_real(n): return data.digits_dataset()[0][:n]
+def _uag_real(n): return data.audio_dataset(n, seed=UAG_EVAL_SEED)[0]
 
-def _uig_measure(gen, net, fe, lab):
-    return {f"FID ({lab})": frechet_distance(data.digits_dataset()[0][:len(gen)], gen, fe),
-            f"IS ({lab})": inception_score(gen, LogitView(net, "digit"))}
+def _t2i_measure(gen, net, lab):
+    out = {f"alignment {k} (attribute classifier)": v for k, v in alignment(gen, _t2i_labels(len(gen)), net).items()}
+    return {**out, f"IS ({lab})": inception_score(gen, LogitView(net, "class"))}
 
-def _uag_measure(gen, net, fe, lab):
-    return {f"FAD ({lab})": frechet_distance(data.audio_dataset(len(gen), seed=UAG_EVAL_SEED)[0], gen, fe)}
+def _uig_measure(gen, net, lab): return {f"IS ({lab})": inception_score(gen, LogitView(net, "digit"))}
 
 # %% ../nbs/09a_tasks.ipynb #e47b55ba
 TASKS = {t.name: t for t in [
-    Task("t2i", "text-to-image: coloured shapes placed by their captions", _t2i_data, _t2i_samples, _t2i_measure),
-    Task("uig", "unconditional images: scikit-learn's handwritten digits", _uig_data, _unconditional_samples, _uig_measure),
+    Task("t2i", "text-to-image: coloured shapes placed by their captions", _t2i_data, _t2i_samples, _t2i_real, _t2i_measure),
+    Task("uig", "unconditional images: scikit-learn's handwritten digits", _uig_data, _unconditional_samples, _uig_real, _uig_measure),
     Task("uag", "unconditional audio: short synthesised melodies as log-mel spectrograms", _uag_data, _unconditional_samples,
-         _uag_measure, distance="FAD")]}
+         _uag_real, distance="FAD")]}
 
 # %% ../nbs/09a_tasks.ipynb #13647209
 def task_of(ldm,               # a model bundle
@@ -106,12 +108,12 @@ def evaluate(ldm,                          # a model of a reference task
     task, net = task_of(ldm, "evaluate it on your own prompts or data"), ldm.extras.get("domain_net")
     if net is None: raise LDPrunerError(f"{ldm.name}: its task's domain network is missing, so it cannot be evaluated")
     fe = FeatureView(net)        # every measurement reads the task's domain features, and says so
-    gen = task.samples(ldm, n, steps, guidance_scale, seed)
-    res = {**task.measure(gen, net, fe, feature_label(fe)), "samples": len(gen), "steps": steps}
+    lab, gen = feature_label(fe), task.samples(ldm, n, steps, guidance_scale, seed)
+    res = {f"{task.distance} ({lab})": frechet_distance(task.real(len(gen)), gen, fe), **(task.measure(gen, net, lab) if task.measure else {})}
     if against is not None:
         ref = against if torch.is_tensor(against) else task.samples(against, n, steps, guidance_scale, seed)
-        res[f"{task.distance} ({feature_label(fe)}) to reference"] = frechet_distance(ref, gen, fe)
-    return res
+        res[f"{task.distance} ({lab}) to reference"] = frechet_distance(ref, gen, fe)
+    return {**res, "samples": len(gen), "steps": steps}
 
 def task_samples(ldm,                          # a model of a reference task
                  n: int = 72,                  # samples

@@ -95,10 +95,10 @@ def test_the_cli_parses_calls_and_prints():
 def test_no_notebook_cell_that_prints_ends_in_a_semicolon():
     """execnb (which runs the notebooks for their committed outputs and under nbdev_test) drops a cell's printed output when
     its last line ends in `;`: a cell that prints ends another way (`fig = ...`), so its committed output is whole."""
-    import json
+    from execnb.nbio import read_nb
     bad = []
     for f in sorted((PKG.parent / "nbs").glob("*.ipynb")):
-        for i, c in enumerate(json.loads(f.read_text())["cells"]):
-            src = "".join(c["source"]).rstrip()
-            if c["cell_type"] == "code" and src.endswith(";") and "print(" in src: bad.append(f"{f.name} cell {i}")
+        for i, c in enumerate(read_nb(f).cells):
+            src = c.source.rstrip()
+            if c.cell_type == "code" and src.endswith(";") and "print(" in src: bad.append(f"{f.name} cell {i}")
     assert not bad, bad
