@@ -37,12 +37,19 @@ def inputs_device(inputs: dict,  # keyword arguments of a forward pass
     "The device of a forward pass's inputs (its first tensor's)."
     return next(v.device for v in inputs.values() if torch.is_tensor(v))
 
+def _cpu_model() -> str:
+    "The CPU's model name from Linux's /proc/cpuinfo (speeds differ threefold between x86 CPUs), or what `platform` knows."
+    try:
+        with open("/proc/cpuinfo") as f: name = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), "")
+    except OSError: name = ""
+    return name or platform.processor() or platform.machine()
+
 def device_name(device=None,  # a torch device (default: CPU)
                ) -> str:
-    "What the numbers were measured on, in words."
+    "What the numbers were measured on, in words: the GPU's name, or the CPU's model and torch's threads."
     device = torch.device(device or "cpu")
     if device.type == "cuda": return torch.cuda.get_device_name(device)
-    return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    return f"CPU ({_cpu_model()}, {torch.get_num_threads()} threads)"
 
 # %% ../nbs/05_bench.ipynb #83874b52
 def _sync(device):

@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_train.ipynb #1810a1f5
 from __future__ import annotations
-import os, platform, tempfile, time
+import os, tempfile, time
 from pathlib import Path
 import torch
 import torch.nn.functional as F
@@ -15,6 +15,7 @@ _all_ = ["in_test", "sized"]
 from .conditioning import Conditioning
 from .denoisers import denoiser_output, is_conditional, is_transformer
 from .latents import SD_SCHEDULER_CONFIG
+from .bench import device_name
 from .references import weights_root
 
 # %% auto #0
@@ -124,9 +125,8 @@ def training_output_dir() -> Path:
     return Path(tempfile.mkdtemp()) if in_test() else weights_root()
 
 def hardware() -> str:
-    "What the models are trained on, in words."
-    if torch.cuda.is_available(): return torch.cuda.get_device_name()
-    return f"{platform.machine()} CPU, {torch.get_num_threads()} threads"
+    "What the models are trained on, in words: the GPU's name, or the CPU's model and torch's threads (as `bench.device_name`)."
+    return device_name("cuda" if torch.cuda.is_available() else None)
 
 class Timer:
     "Times named steps: `timer('vae', fn, *args)` returns fn's result and records its seconds."
