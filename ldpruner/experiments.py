@@ -103,7 +103,7 @@ def spread_table(rows: dict,                # {row label: {column: numbers, one 
     fmt = lambda c: formats.get(c, "{:.2f}")
     cell = lambda r, c: "" if c not in r else fmt(c).format(r[c]) if once(r[c]) else format_spread(r[c], fmt(c))
     widths = {c: max(len(c), *(len(cell(r, c)) for r in rows.values())) for c in cols}
-    lw = max(label_width, *(len(label) for label in rows))
+    lw = max([label_width, *map(len, rows)])
     line = lambda label, cells: f"{label:{lw}s}" + "".join(f"  {x:>{widths[c]}}" for c, x in zip(cols, cells))
     head = line("", cols)
     print(head); print("-" * len(head))

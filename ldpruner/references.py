@@ -111,7 +111,9 @@ def reference_config(name: str,  # tiny-t2i, tiny-uig, tiny-uag or tiny-pixart
                      root=None,  # where the references are (default: the package's)
                     ) -> dict:
     "A reference's `config.json` (its task, domain network, architecture and prompts), read without loading any weights."
-    return json.loads((_reference_folder(name, root) / "config.json").read_text())
+    return _folder_config(_reference_folder(name, root))
+
+def _folder_config(path: Path) -> dict: return json.loads((path / "config.json").read_text())
 
 def load_reference(name: str,  # tiny-t2i, tiny-uig, tiny-uag or tiny-pixart
                    root=None,  # where the references are (default: the package's)
@@ -121,7 +123,7 @@ def load_reference(name: str,  # tiny-t2i, tiny-uig, tiny-uag or tiny-pixart
     from diffusers import AutoencoderKL
     path = _reference_folder(name, root)
     verify_reference(path)
-    cfg = reference_config(name, root)
+    cfg = _folder_config(path)
     if cfg.get("pipeline"): return _load_pipeline_reference(path, name, cfg)
     unet = _load_module(unet_from_config(cfg["unet"], device="meta"), path / "unet.safetensors")
     with init_empty_weights(): vae = AutoencoderKL.from_config(cfg["vae"])

@@ -109,7 +109,8 @@ def evaluate(ldm,                          # a model of a reference task
     if net is None: raise LDPrunerError(f"{ldm.name}: its task's domain network is missing, so it cannot be evaluated")
     fe = FeatureView(net)        # every measurement reads the task's domain features, and says so
     lab, gen = feature_label(fe), task.samples(ldm, n, steps, guidance_scale, seed)
-    res = {f"{task.distance} ({lab})": frechet_distance(task.real(len(gen)), gen, fe), **(task.measure(gen, net, lab) if task.measure else {})}
+    res = {f"{task.distance} ({lab})": frechet_distance(task.real(len(gen)), gen, fe)}
+    if task.measure: res.update(task.measure(gen, net, lab))
     if against is not None:
         ref = against if torch.is_tensor(against) else task.samples(against, n, steps, guidance_scale, seed)
         res[f"{task.distance} ({lab}) to reference"] = frechet_distance(ref, gen, fe)
