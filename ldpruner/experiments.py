@@ -4,11 +4,13 @@
 
 # %% ../nbs/19c_experiments.ipynb #221f73c4
 from __future__ import annotations
-import contextlib, time, warnings
-from .core import LDPrunerWarning, in_test, sized, mean_spread, format_spread
+import contextlib, copy, dataclasses, hashlib, json, os, tempfile, time, warnings
+from pathlib import Path
+from .core import LDPrunerError, LDPrunerWarning, cache_dir, in_test, sized, mean_spread, format_spread, write_json
 from .references import reference_config
 from .bench import compare_latency, interleaved_medians, unet_inputs
-from .pruning import record_of
+from .pruning import is_pruned_dir, load_pruned, record_of, save_pruned
+from .finetune import distill
 from .metrics import domain_features, generate_images
 from .tasks import evaluate
 from .samples import show_sample
@@ -16,8 +18,8 @@ _all_ = ["in_test", "sized", "mean_spread", "format_spread"]
 
 # %% auto #0
 __all__ = ['ALIGNMENT', 'FID_T2I', 'IS_T2I', 'FID_UIG', 'IS_UIG', 'FAD_UAG', 'with_notes', 'timed', 'speedup_of',
-           'sampling_speedups', 'quality_of', 'samples_figure', 'spread_table', 'metric_key', 'in_test', 'sized',
-           'mean_spread', 'format_spread']
+           'sampling_speedups', 'quality_of', 'samples_figure', 'spread_table', 'run_folder', 'remember', 'pruned_once',
+           'distill_measured', 'metric_key', 'in_test', 'sized', 'mean_spread', 'format_spread']
 
 # %% ../nbs/19c_experiments.ipynb #d2c7a57d
 def with_notes(f,         # the function to call
@@ -109,6 +111,60 @@ def spread_table(rows: dict,                # {row label: {column: numbers, one 
     print(head); print("-" * len(head))
     for label, r in rows.items(): print(line(label, [cell(r, c) for c in cols]))
     return {label: {c: v if once(v) else mean_spread(v) for c, v in r.items()} for label, r in rows.items()}
+
+# %% ../nbs/19c_experiments.ipynb #4ab438eb
+def run_folder(name: str,      # the experiment (its notebook's name)
+               settings: dict, # everything its results depend on (JSON-able)
+              ) -> Path | None:
+    "Where a full run keeps its finished pieces (`$LDPRUNER_CACHE/runs/<name>-<digest of settings>`); None under test or without `LDPRUNER_CACHE`."
+    if in_test() or not os.environ.get("LDPRUNER_CACHE"): return None
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=repr).encode()).hexdigest()[:12]
+    return cache_dir() / "runs" / f"{name}-{digest}"
+
+def remember(folder,   # where pieces are kept (`run_folder`), or None: keep nothing
+             key: str, # the piece's name in the folder
+             compute,  # a function of no arguments returning JSON-able data
+            ):
+    "`compute()`, kept as `folder/key.json` the first time and read from there after (a JSON round trip either way)."
+    if folder is None: return json.loads(json.dumps(compute()))
+    f = Path(folder) / f"{key}.json"
+    if not f.is_file(): write_json(f, compute())
+    return json.loads(f.read_text())
+
+def pruned_once(folder,   # where pieces are kept (`run_folder`), or None: keep nothing
+                key: str, # the plan's name in the folder
+                make,     # a function of no arguments returning a pruned model (`prune(...)`)
+               ) -> tuple:
+    "`(pruned model, note)`: `with_notes(make)` the first time, saved as `folder/key` with its note, and loaded from there after."
+    if folder is None: return with_notes(make)
+    d = Path(folder) / key
+    if not is_pruned_dir(d):
+        pruned, note = with_notes(make)
+        save_pruned(pruned, d, extra_files={"note.txt": note})
+    return load_pruned(d), (d / "note.txt").read_text()
+
+# %% ../nbs/19c_experiments.ipynb #1c1342f6
+def distill_measured(student,        # the pruned denoiser (trained in place)
+                     teacher,        # the original (frozen)
+                     latents,        # scaled training latents
+                     config,         # `DistillConfig`; its `steps` a multiple of `every`
+                     measure,        # `measure(student)`, JSON-able: at step 0 and every `every` steps
+                     every: int,     # steps between measurements
+                     folder=None,    # where to keep checkpoints and measurements (`run_folder(...) / name`), or None
+                     **kwargs,       # `distill`'s other arguments (`prompts`, `ldm`, `feature_map`, ...)
+                    ) -> dict:
+    "{step: measure(student)} at 0 and every `every` steps of a distillation; with `folder`, a stopped run resumes at its last checkpoint."
+    if config.steps % every: raise LDPrunerError(f"{config.steps} steps are not a multiple of `every` ({every})")
+    c, start, s = dataclasses.replace(config, save_every=every), copy.deepcopy(student), student
+    with tempfile.TemporaryDirectory() as tmp:
+        ck = Path(folder if folder is not None else tmp) / "checkpoint"
+        curve = {0: remember(folder, "measure-0", lambda: measure(student))}
+        for step in range(every, c.steps + 1, every):
+            s = copy.deepcopy(start)                  # distill resumes from the checkpoint onto the model it started from
+            distill(s, teacher, latents, c, path=ck, stop_after=step, progress=False, **kwargs)
+            curve[step] = remember(folder, f"measure-{step}", lambda: measure(s))
+    student.load_state_dict(s.state_dict())
+    return curve
 
 # %% ../nbs/19c_experiments.ipynb #2d219fd3
 def metric_key(reference: str,  # a shipped reference model: tiny-t2i, tiny-uig or tiny-uag

@@ -247,7 +247,7 @@ def distill(student: nn.Module,                   # the pruned U-Net (trained in
             ldm=None,                             # the teacher's bundle: its scheduler and prompt encoder
             path=None,                            # a checkpoint folder to resume from and save to
             progress: bool = True,                # show a progress bar
-            stop_after: int | None = None,        # stop after this many steps (the checkpoint stays)
+            stop_after: int | None = None,        # stop once this many steps are done in all (the checkpoint stays)
             callback=None,                        # called as `callback(step, student)` after each step
             feature_map: dict | None = None,      # {student point: teacher point} for feature KD (default: shared stage outputs)
             device=None,                          # where to train
@@ -292,7 +292,8 @@ def distill(student: nn.Module,                   # the pruned U-Net (trained in
     mine = slice(acc.process_index, None, acc.num_processes)
     t0 = time.time()
     model.train()
-    bar = tqdm(range(start, c.steps), desc="distill", disable=not progress or not acc.is_main_process, mininterval=5,
+    end = c.steps if stop_after is None else min(c.steps, stop_after)   # a checkpoint already there: nothing to do
+    bar = tqdm(range(start, end), desc="distill", disable=not progress or not acc.is_main_process, mininterval=5,
                initial=start, total=c.steps)
     for step in bar:
         g = torch.Generator().manual_seed(c.seed * 1_000_003 + step)
@@ -338,7 +339,6 @@ def distill(student: nn.Module,                   # the pruned U-Net (trained in
         fault_point("finetune:step")
         if callback is not None:
             model.eval(); callback(step + 1, acc.unwrap_model(model)); model.train()
-        if stop_after is not None and step + 1 >= stop_after: break
     model.eval()
     if c.gradient_checkpointing: student.disable_gradient_checkpointing()
     if ema is not None and ema_weights: ema.copy_to(student.parameters())
