@@ -9,7 +9,8 @@ from pathlib import Path
 from .core import LDPrunerError, LDPrunerWarning, cache_dir, in_test, sized, mean_spread, format_spread, write_json
 from .references import reference_config
 from .bench import compare_latency, interleaved_medians, unet_inputs
-from .pruning import is_pruned_dir, load_pruned, record_of, save_pruned
+from .operators import Operator
+from .pruning import PruneRecord, apply_plan, as_pruned, record_of
 from .finetune import distill
 from .metrics import domain_features, generate_images
 from .tasks import evaluate
@@ -112,7 +113,7 @@ def spread_table(rows: dict,                # {row label: {column: numbers, one 
     for label, r in rows.items(): print(line(label, [cell(r, c) for c in cols]))
     return {label: {c: v if once(v) else mean_spread(v) for c, v in r.items()} for label, r in rows.items()}
 
-# %% ../nbs/19c_experiments.ipynb #4ab438eb
+# %% ../nbs/19c_experiments.ipynb #679da337
 def run_folder(name: str,      # the experiment (its notebook's name)
                settings: dict, # everything its results depend on (JSON-able)
               ) -> Path | None:
@@ -133,17 +134,20 @@ def remember(folder,   # where pieces are kept (`run_folder`), or None: keep not
 
 def pruned_once(folder,   # where pieces are kept (`run_folder`), or None: keep nothing
                 key: str, # the plan's name in the folder
-                make,     # a function of no arguments returning a pruned model (`prune(...)`)
+                make,     # a function of no arguments returning a pruned model (`prune(...)` of `original`)
+                original, # the model `make` prunes: the plan is rebuilt on it
                ) -> tuple:
-    "`(pruned model, note)`: `with_notes(make)` the first time, saved as `folder/key` with its note, and loaded from there after."
+    "`(pruned model, note)`: `with_notes(make)` the first time, its plan and note kept as `folder/key.json`, and the plan rebuilt on `original` after."
     if folder is None: return with_notes(make)
-    d = Path(folder) / key
-    if not is_pruned_dir(d):
+    def kept():
         pruned, note = with_notes(make)
-        save_pruned(pruned, d, extra_files={"note.txt": note})
-    return load_pruned(d), (d / "note.txt").read_text()
+        return {"record": dataclasses.asdict(record_of(pruned)), "note": note}
+    k = remember(folder, key, kept)
+    rec = PruneRecord(**k["record"])
+    pruned = apply_plan(copy.deepcopy(original), [Operator(**o) for o in rec.operators]).eval()
+    return as_pruned(pruned, rec), k["note"]
 
-# %% ../nbs/19c_experiments.ipynb #1c1342f6
+# %% ../nbs/19c_experiments.ipynb #742d817d
 def distill_measured(student,        # the pruned denoiser (trained in place)
                      teacher,        # the original (frozen)
                      latents,        # scaled training latents
@@ -151,10 +155,14 @@ def distill_measured(student,        # the pruned denoiser (trained in place)
                      measure,        # `measure(student)`, JSON-able: at step 0 and every `every` steps
                      every: int,     # steps between measurements
                      folder=None,    # where to keep checkpoints and measurements (`run_folder(...) / name`), or None
+                     trained: bool = True,  # False: with every measurement kept, train nothing and leave `student` as it was
                      **kwargs,       # `distill`'s other arguments (`prompts`, `ldm`, `feature_map`, ...)
                     ) -> dict:
     "{step: measure(student)} at 0 and every `every` steps of a distillation; with `folder`, a stopped run resumes at its last checkpoint."
     if config.steps % every: raise LDPrunerError(f"{config.steps} steps are not a multiple of `every` ({every})")
+    steps = range(0, config.steps + 1, every)
+    if not trained and folder is not None and all((Path(folder) / f"measure-{t}.json").is_file() for t in steps):
+        return {t: remember(folder, f"measure-{t}", None) for t in steps}      # the measurements alone, kept by an earlier run
     c, start, s = dataclasses.replace(config, save_every=every), copy.deepcopy(student), student
     with tempfile.TemporaryDirectory() as tmp:
         ck = Path(folder if folder is not None else tmp) / "checkpoint"
