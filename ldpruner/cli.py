@@ -15,7 +15,7 @@ from .core import (LDPrunerError, Stopped, atomic_dir, atomic_file, atomic_path,
 from .operators import find_operators, operator_counts, OPERATOR_TYPES
 from .pruning import STUDENTS, check_plan_choice, is_pruned_dir, prune, record_of, save_pruned_model
 from .references import REFERENCES, load_model
-from .report import bench, format_bench, format_reuse_bench, history_csv, write_report
+from .report import bench_pruned, format_bench, format_reuse_bench, history_csv, write_report
 from .blockreuse import block_costs
 from .reuse import REUSE_METHODS, check_reuse, load_reuse, reusing, sampling_speedup, save_reuse
 from .scoring import FORMULAS, PROTOCOLS, OperatorScores, distributed_rank_world, plot_importance, protocol_settings
@@ -157,7 +157,7 @@ def cmd_bench(a,  # the parsed command line
     if a.base is None and not is_pruned_dir(a.model): raise LDPrunerError("bench needs a pruned model, or --base to compare against")
     ldm = _load(a.model, a)
     base = _load(a.base or record_of(ldm.unet).base, a)
-    b = bench(base.unet, ldm.unet, batch=a.batch, repeats=a.repeats, inputs=base.unet_inputs(a.batch))
+    b = bench_pruned(base.unet, ldm.unet, batch=a.batch, repeats=a.repeats, inputs=base.unet_inputs(a.batch))
     print(format_bench(b))
     if a.json: write_json(a.json, {"format": "ldpruner-bench/1", **b})
 

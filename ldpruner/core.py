@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #d3858855
 from __future__ import annotations
-import atexit, dataclasses, errno, functools, glob, hashlib, importlib, importlib.util, json, os, re, shutil, signal, statistics, sys, tempfile, threading, uuid
+import atexit, dataclasses, errno, functools, glob, hashlib, importlib, importlib.util, json, os, re, shutil, signal, statistics, sys, tempfile, threading, uuid, warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import entry_points
@@ -14,11 +14,11 @@ from pathlib import Path
 import torch
 
 # %% auto #0
-__all__ = ['MARKER', 'DTYPES', 'LDPrunerError', 'LDPrunerWarning', 'tensor_bytes', 'tensor_digest', 'model_fingerprint',
-           'stored_fingerprint', 'fault_point', 'ensure_writable_dir', 'atomic_file', 'atomic_path', 'write_json',
-           'atomic_dir', 'is_ldpruner_dir', 'is_ldpruner_file', 'recover_hidden', 'cache_dir', 'lock_output',
-           'release_locks', 'check_output', 'Stopped', 'stop_on_signals', 'resolve_device', 'resolve_dtype',
-           'out_of_memory', 'Strategy', 'Registry', 'in_test', 'sized', 'mean_spread', 'format_spread']
+__all__ = ['MARKER', 'DTYPES', 'LDPrunerError', 'LDPrunerWarning', 'moved_names', 'tensor_bytes', 'tensor_digest',
+           'model_fingerprint', 'stored_fingerprint', 'fault_point', 'ensure_writable_dir', 'atomic_file',
+           'atomic_path', 'write_json', 'atomic_dir', 'is_ldpruner_dir', 'is_ldpruner_file', 'recover_hidden',
+           'cache_dir', 'lock_output', 'release_locks', 'check_output', 'Stopped', 'stop_on_signals', 'resolve_device',
+           'resolve_dtype', 'out_of_memory', 'Strategy', 'Registry', 'in_test', 'sized', 'mean_spread', 'format_spread']
 
 # %% ../nbs/00_core.ipynb #f027765e
 class LDPrunerError(ValueError):
@@ -26,6 +26,18 @@ class LDPrunerError(ValueError):
 
 class LDPrunerWarning(UserWarning):
     "A caveat on a result the user should see beside it (a speed target not reached): ldpruner's own warnings, apart from other libraries'."
+
+# %% ../nbs/00_core.ipynb #56808970
+def moved_names(module: str,  # the module the names left (its `__name__`)
+                moved: dict,  # {old name: "new.module"}, or {old name: "new.module:new_name"} for a renamed one
+               ):
+    "A module-level `__getattr__` serving each name in `moved` from its new home with a `DeprecationWarning`; any other unknown name is an AttributeError."
+    def __getattr__(name: str):
+        if name not in moved: raise AttributeError(f"module {module!r} has no attribute {name!r}")
+        home, _, new = moved[name].partition(":")
+        warnings.warn(f"{module}.{name} moved to {home}.{new or name}: import it from there", DeprecationWarning, stacklevel=2)
+        return getattr(importlib.import_module(home), new or name)
+    return __getattr__
 
 # %% ../nbs/00_core.ipynb #0b88df25
 def tensor_bytes(t: torch.Tensor,  # a tensor of any dtype

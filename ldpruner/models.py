@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, fields
 import torch
 from diffusers import DDIMScheduler, DiffusionPipeline, ImagePipelineOutput, UNet2DConditionModel, UNet2DModel
 from transformers import PreTrainedTokenizerFast
-from .core import LDPrunerError
+from .core import LDPrunerError, moved_names
 from .conditioning import Conditioning
 from .latents import SD_SCHEDULER_CONFIG, make_scheduler
 from .denoisers import is_conditional, is_transformer, latent_shape
@@ -350,11 +350,5 @@ def tiny_ldm_random(seed: int = 0,  # seed of the random weights
 _MOVED = {n: "ldpruner.references" for n in ("REFERENCE_NAMES", "REFERENCES", "weights_root", "save_reference", "verify_reference",
                                              "load_reference", "load_model")}
 
-def __getattr__(name: str,  # the name asked for
-               ):
-    "A name that moved away (`_MOVED`), from its new module, with a deprecation warning; any other unknown name is an AttributeError."
-    if name not in _MOVED: raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib, warnings
-    warnings.warn(f"ldpruner.models.{name} moved to {_MOVED[name]}: import it from there", DeprecationWarning, stacklevel=2)
-    return getattr(importlib.import_module(_MOVED[name]), name)
+__getattr__ = moved_names(__name__, _MOVED)   # each moved name from its new home, with a DeprecationWarning
 

@@ -12,7 +12,7 @@ from .core import LDPrunerError, atomic_file, stored_fingerprint, write_json
 from .models import cast
 from .operators import find_operators
 from .pruning import STUDENTS, check_plan_choice, prune, record_of, save_pruned_model
-from .report import bench, history_csv, write_report
+from .report import bench_pruned, history_csv, write_report
 from .scoring import distributed_rank_world, plot_importance, protocol_settings
 from .criteria import check_formula, get_criterion
 from .finetune import DistillConfig, distill, plot_history
@@ -157,7 +157,7 @@ def run_pipeline(ldm,                    # the model bundle
                                  between=between, scores_dir=out / "rounds", inputs=inputs, scores=sc)
     else: pruned = prune(ldm.unet, sc, k=config.k, speedup=config.speedup, formula=config.formula, inputs=inputs,
                          fingerprint=ldm.extras.get("fingerprint"))
-    b = bench(ldm.unet, pruned, batch=config.batch, repeats=config.repeats, inputs=inputs)
+    b = bench_pruned(ldm.unet, pruned, batch=config.batch, repeats=config.repeats, inputs=inputs)
     save_model(ldm, pruned, out / "pruned", base)
     write_json(out / "bench.json", {"format": "ldpruner-bench/1", **b})
     shown = show_the_work(ldm, pruned, config, out, b["measured_speedup"])

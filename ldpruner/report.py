@@ -8,19 +8,19 @@ import csv, io
 from pathlib import Path
 
 from .bench import compare_latency, count_params, device_name, inputs_device, latency_profile, predicted_speedup, unet_inputs
-from .core import atomic_file
+from .core import atomic_file, moved_names
 from .pruning import record_of
 
 # %% auto #0
-__all__ = ['bench', 'format_bench', 'format_reuse_bench', 'write_report', 'history_csv']
+__all__ = ['bench_pruned', 'format_bench', 'format_reuse_bench', 'write_report', 'history_csv']
 
 # %% ../nbs/06b_report.ipynb #5b055927
-def bench(base_unet,                   # the original U-Net
-          pruned_unet,                 # the pruned one
-          batch: int = 2,              # batch size of the timed forward pass
-          repeats: int = 30,           # timed calls of each, interleaved
-          inputs: dict | None = None,  # keyword arguments of a forward pass (default `unet_inputs`)
-         ) -> dict:
+def bench_pruned(base_unet,                   # the original U-Net
+                 pruned_unet,                 # the pruned one
+                 batch: int = 2,              # batch size of the timed forward pass
+                 repeats: int = 30,           # timed calls of each, interleaved
+                 inputs: dict | None = None,  # keyword arguments of a forward pass (default `unet_inputs`)
+                ) -> dict:
     "Parameters, interleaved median latencies, measured and predicted speedup of `pruned_unet` over `base_unet`."
     inputs = inputs or unet_inputs(base_unet, batch=batch)
     rec = record_of(pruned_unet)
@@ -36,7 +36,7 @@ def bench(base_unet,                   # the original U-Net
                 removed_share_of_latency=sum(prof.values()) / total if removed else 0.0)
 
 # %% ../nbs/06b_report.ipynb #0aa5a5c8
-def format_bench(b: dict,  # what `bench` returned
+def format_bench(b: dict,  # what `bench_pruned` returned
                 ) -> str:
     "The benchmark as the four lines the CLI prints: device, parameters, latency, speedup measured and predicted."
     return (f"device: {b['device']}, {b.get('dtype', 'float32')}, batch {b['batch']}, median of {b['repeats']} interleaved runs after warm-up\n"
@@ -83,7 +83,7 @@ def write_report(out: Path,  # the run's folder
                  run: dict,  # the run's settings: n, steps, guidance, seed, formula, and k or speedup
                  sc,         # the scores
                  pruned,     # the pruned U-Net
-                 b,          # what `bench` returned
+                 b,          # what `bench_pruned` returned
                  shown: dict | None = None,  # {'quality', 'wavs', 'prompts'}: the samples and quality written beside it
                 ) -> str:
     "Write the run's `report.md` into `out` (atomically) and return its text."
@@ -116,3 +116,6 @@ def history_csv(history: list,  # a distillation history: one dict per step
     w = csv.DictWriter(buf, fieldnames=list(history[0]) if history else ["step", "loss"], lineterminator="\n")
     w.writeheader(); w.writerows(history)
     return buf.getvalue()
+
+# %% ../nbs/06b_report.ipynb #a14d658e
+__getattr__ = moved_names(__name__, {"bench": "ldpruner.report:bench_pruned"})   # the old name, with a DeprecationWarning

@@ -49,14 +49,15 @@ LIBRARY = {
     "Models and operators": {"models": "Models and the LDM bundle", "references": "Reference models, load_model", "families": "diffusers families",
                              "denoisers": "Transformer denoisers", "conditioning": "Conditioning", "operators": "Operators", "latents": "The latent loop"},
     "Scoring and criteria": {"scoring": "LD-Pruner's score (Algorithm 1)", "criteria": "Criteria and their registry",
-                             "random_criterion": "Random criterion (how to add one)", "baselines": "LAPTOP-Diff's output loss",
-                             "block_mse": "Flux.1-Lite's block MSE", "protocols": "Cheaper scoring protocols", "rounds": "Pruning in rounds"},
+                             "random_criterion": "Random criterion (how to add one)", "laptop_diff": "LAPTOP-Diff's output loss",
+                             "block_mse": "Flux.1-Lite's block MSE", "cheaper_scoring": "Cheaper scoring protocols", "rounds": "Pruning in rounds"},
     "Pruning and measuring": {"pruning": "Pruning and pruned models", "bench": "Measured speed", "pipeline": "The whole pipeline",
                               "samples": "Samples beside the base", "report": "Reports", "cli": "The ldpruner command"},
     "Recovery and evaluation": {"finetune": "Distillation", "metrics": "Metrics", "tasks": "Reference tasks", "data": "Offline datasets",
                                 "userdata": "Your prompts and data", "train": "Training the references"},
     "The other methods": {"bksdm": "BK-SDM's students", "blockreuse": "Block reuse across steps", "dipgo": "DiP-GO", "reuse": "Reuse schedules"},
-    "Package": {"init": "The package", "core": "Errors, fingerprints, registries, atomic writes", "experiments": "Experiment helpers"},
+    "Package": {"init": "The package", "core": "Errors, fingerprints, registries, atomic writes", "experiments": "Experiment helpers",
+                "baselines": "Old names (ldpruner.baselines)", "protocols": "Old names (ldpruner.protocols)"},
 }
 
 
