@@ -11,7 +11,8 @@ import torch
 from diffusers import UNet2DConditionModel, UNet2DModel
 from .core import LDPrunerError
 from .conditioning import Conditioning, check_conditioning, load_embeddings
-from .models import FAMILY_ENCODERS, LDM, tiny_t5_encoder
+from .models import FAMILY_ENCODERS, LDM
+from .text import tiny_t5_encoder
 from .denoisers import TRANSFORMER_FAMILIES
 
 # %% auto #0

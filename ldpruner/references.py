@@ -9,7 +9,8 @@ from pathlib import Path
 
 import torch
 from .core import LDPrunerError
-from .models import LDM, WordTokenizer, quiet_hf, tiny_ldm_random, unet_from_config
+from .models import LDM, quiet_hf, tiny_ldm_random, unet_from_config
+from .text import WordTokenizer
 from .pruning import PLAN_NAME, is_pruned_dir, load_pruned, record_of
 
 # %% auto #0

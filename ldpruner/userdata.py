@@ -296,7 +296,7 @@ def encode_folder(ldm,                                # the model whose VAE enco
     """(latents `[N, C, h, w]`, captions or None, info) of an image or audio folder, a `datasets` folder, or parquet or
     webdataset shards (streamed) through `ldm`'s VAE, from the cache when it is there."""
     from safetensors.torch import save
-    from ldpruner.models import check_vocabulary
+    from ldpruner.text import check_vocabulary
     if ldm.vae is None: raise LDPrunerError(f"{ldm.name} has no VAE to encode data with")
     if size is not None: check_resolution(ldm, size)
     words = ldm.conditional and ldm.tokenizer is not None and ldm.pipe is None      # a reference model: captions in its vocabulary

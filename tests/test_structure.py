@@ -62,7 +62,8 @@ def test_no_state_stuck_onto_modules():
 
 
 MOVED = {"ldpruner.models": {"ldpruner.references": ["REFERENCE_NAMES", "REFERENCES", "weights_root", "save_reference", "verify_reference",
-                                                     "load_reference", "load_model"]},
+                                                     "load_reference", "load_model"],
+                             "ldpruner.text": ["SPECIAL_TOKENS", "WordTokenizer", "tiny_t5_encoder"]},
          "ldpruner.baselines": {"ldpruner.bksdm": ["BK_SDM_VARIANTS", "bk_sdm_config", "bk_sdm_unet", "bk_sdm_feature_map"],
                                 "ldpruner.blockreuse": ["unet_blocks", "block_consumers", "computed_blocks", "BlockReuse", "block_costs",
                                                         "kept_compute", "deepcache_schedule"],

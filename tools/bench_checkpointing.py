@@ -31,8 +31,8 @@ def one(size: int, checkpointing: bool, steps: int, tiny: bool) -> dict:
     import torch
     from ldpruner.bksdm import bk_sdm_feature_map, bk_sdm_student
     from ldpruner.finetune import DistillConfig, distill
-    from ldpruner.models import (DEFAULT_PROMPTS, LDM, SD14_UNET_CONFIG, SHAPE_WORDS, TINY_SD_CONFIG, build_tokenizer,
-                                 tiny_text_encoder, unet_from_config)
+    from ldpruner.models import DEFAULT_PROMPTS, LDM, SD14_UNET_CONFIG, SHAPE_WORDS, TINY_SD_CONFIG, unet_from_config
+    from ldpruner.text import build_tokenizer, tiny_text_encoder
     torch.set_num_threads(torch.get_num_threads())
     cfg = TINY_SD_CONFIG if tiny else SD14_UNET_CONFIG
     teacher = unet_from_config(cfg, seed=0).eval()

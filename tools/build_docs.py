@@ -47,7 +47,8 @@ EXPERIMENTS = {"20_train_t2i": "Training tiny-t2i", "21_train_uig": "Training ti
 # the library's sidebar: modules grouped by what they do, each labelled by what it holds (the page title stays the module's name)
 LIBRARY = {
     "Models and operators": {"models": "Models and the LDM bundle", "references": "Reference models, load_model", "families": "diffusers families",
-                             "denoisers": "Transformer denoisers", "conditioning": "Conditioning", "operators": "Operators", "latents": "The latent loop"},
+                             "denoisers": "Transformer denoisers", "text": "Tokenizer and text encoders", "conditioning": "Conditioning",
+                             "operators": "Operators", "latents": "The latent loop"},
     "Scoring and criteria": {"scoring": "LD-Pruner's score (Algorithm 1)", "criteria": "Criteria and their registry",
                              "random_criterion": "Random criterion (how to add one)", "laptop_diff": "LAPTOP-Diff's output loss",
                              "block_mse": "Flux.1-Lite's block MSE", "cheaper_scoring": "Cheaper scoring protocols", "rounds": "Pruning in rounds"},

@@ -44,7 +44,8 @@ def sync(device):
 
 def bundle(unet, cross_dim: int):
     "The U-Net in an `LDM` bundle with a small text encoder of the U-Net's conditioning width (prompts become embeddings)."
-    from ldpruner.models import DEFAULT_PROMPTS, LDM, SHAPE_WORDS, build_tokenizer, tiny_text_encoder
+    from ldpruner.models import DEFAULT_PROMPTS, LDM, SHAPE_WORDS
+    from ldpruner.text import build_tokenizer, tiny_text_encoder
     tok = build_tokenizer(SHAPE_WORDS)
     return LDM(name="SD-v1.5 architecture", unet=unet, tokenizer=tok, prompts=list(DEFAULT_PROMPTS),
                text_encoder=tiny_text_encoder(len(tok.get_vocab()), hidden_size=cross_dim, max_length=77))
