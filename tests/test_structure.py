@@ -33,6 +33,24 @@ def test_no_import_loop():
     assert len(graph) > 10 and not loops, sorted(set(loops))
 
 
+def library_notebooks() -> dict:
+    "{module: notebook stem} for every library notebook (one that exports a module), in file-name order."
+    import json, re
+    out = {}
+    for nb in sorted((PKG.parent / "nbs").glob("*.ipynb")):
+        src = "\n".join("".join(c["source"]) for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "code")
+        if m := re.search(r"#\| default_exp (\S+)", src): out[m.group(1)] = nb.stem
+    return out
+
+
+def test_library_notebooks_read_in_import_order():
+    "A library notebook comes after every notebook whose module it imports: read in file order, nothing is used before it is built."
+    graph, nbs = imports(), library_notebooks()
+    order = {m: i for i, m in enumerate(nbs)}
+    late = [f"{nbs[m]} imports {nbs[d]}" for m, deps in graph.items() for d in deps if d in order and order[d] > order[m]]
+    assert len(nbs) > 20 and set(graph) <= set(nbs) and not late, late
+
+
 def test_every_public_function_has_docments():
     "Each parameter of each exported function carries its comment, so the docs show a parameter table (nbdev docments)."
     missing = []

@@ -63,7 +63,7 @@ LIBRARY = {
 
 
 def page_name(nb: Path) -> str:
-    """The page a notebook becomes: a library notebook's as nbdev names it (number dropped: 06_pruning -> pruning), which
+    """The page a notebook becomes: a library notebook's as nbdev names it (number dropped: 10_pruning -> pruning), which
     is where nbdev's cross-reference links point; an experiment keeps its number (25_protocols is not `protocols`)."""
     if nb.stem == "index" or is_experiment(nb): return nb.stem
     return re.sub(r"^\d+[a-z]?_", "", nb.stem)
