@@ -12,6 +12,7 @@ import torch
 from diffusers import DDIMScheduler, DiffusionPipeline, ImagePipelineOutput, UNet2DConditionModel, UNet2DModel
 from .core import LDPrunerError, moved_names
 from .text import build_tokenizer, check_vocabulary, tiny_text_encoder
+_all_ = ["build_tokenizer", "check_vocabulary", "tiny_text_encoder"]   # moved to ldpruner.text; still here, `import *` included
 from .conditioning import Conditioning
 from .latents import SD_SCHEDULER_CONFIG, make_scheduler
 from .denoisers import is_conditional, is_transformer, latent_shape
@@ -19,7 +20,7 @@ from .denoisers import is_conditional, is_transformer, latent_shape
 # %% auto #0
 __all__ = ['SD14_UNET_CONFIG', 'TINY_SD_CONFIG', 'TINY_UNCOND_CONFIG', 'FAMILY_ENCODERS', 'SHAPE_WORDS', 'DEFAULT_PROMPTS',
            'unet_from_config', 'tiny_unet', 'tiny_uncond_unet', 'quiet_hf', 'cast', 'ModelExtras', 'LDM',
-           'UnconditionalLDMPipeline', 'tiny_ldm_random']
+           'UnconditionalLDMPipeline', 'tiny_ldm_random', 'build_tokenizer', 'check_vocabulary', 'tiny_text_encoder']
 
 # %% ../nbs/06_models.ipynb #c186d0cf
 SD14_UNET_CONFIG = dict(
