@@ -9,8 +9,7 @@ from pathlib import Path
 from .core import LDPrunerError, LDPrunerWarning, cache_dir, in_test, sized, mean_spread, format_spread, write_json
 from .references import reference_config
 from .bench import compare_latency, interleaved_medians, unet_inputs
-from .operators import Operator
-from .pruning import PruneRecord, apply_plan, as_pruned, record_of
+from .pruning import PruneRecord, rebuild, record_of
 from .finetune import distill
 from .metrics import domain_features, generate_images
 from .tasks import evaluate
@@ -143,9 +142,7 @@ def pruned_once(folder,   # where pieces are kept (`run_folder`), or None: keep 
         pruned, note = with_notes(make)
         return {"record": dataclasses.asdict(record_of(pruned)), "note": note}
     k = remember(folder, key, kept)
-    rec = PruneRecord(**k["record"])
-    pruned = apply_plan(copy.deepcopy(original), [Operator(**o) for o in rec.operators]).eval()
-    return as_pruned(pruned, rec), k["note"]
+    return rebuild(original, PruneRecord(**k["record"])), k["note"]
 
 # %% ../nbs/19_experiments.ipynb #742d817d
 def distill_measured(student,        # the pruned denoiser (trained in place)

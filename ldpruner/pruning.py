@@ -26,9 +26,9 @@ __all__ = ['RECORD_KEY', 'UNSTEADY', 'WEIGHTS_NAME', 'PLAN_NAME', 'CONFIG_NAME',
            'apply_plan', 'ranked_operators', 'check_plan_choice', 'lowest_k', 'PrunedUNet2DConditionModel',
            'PrunedUNet2DModel', 'PrunedPixArtTransformer2DModel', 'PrunedSD3Transformer2DModel',
            'PrunedFluxTransformer2DModel', 'PrunedSanaTransformer2DModel', 'pruned_class', 'stock_class', 'PruneRecord',
-           'record_of', 'as_pruned', 'prune', 'save_pruned', 'is_pruned_dir', 'load_pruned', 'renumber_ip_adapter',
-           'drop_pruned_keys', 'plain_units', 'plain_config', 'plain_state_dict', 'ranked_plain_units', 'plain_unet',
-           'save_pruned_model', 'Student']
+           'record_of', 'as_pruned', 'prune', 'rebuild', 'save_pruned', 'is_pruned_dir', 'load_pruned',
+           'renumber_ip_adapter', 'drop_pruned_keys', 'plain_units', 'plain_config', 'plain_state_dict',
+           'ranked_plain_units', 'plain_unet', 'save_pruned_model', 'Student']
 
 # %% ../nbs/10_pruning.ipynb #f08c4034
 _BRANCH_NORM = {"attn1": "norm1", "attn2": "norm2", "ff": "norm3"}
@@ -299,6 +299,13 @@ def prune(unet,                            # the U-Net to prune (left unchanged)
     rec = record_of(pruned)
     rec.report = {**report, "operators": len(rec.operators), "params_original": count_params(unet), "params_pruned": count_params(pruned)}
     return as_pruned(pruned, rec)
+
+# %% ../nbs/10_pruning.ipynb #3ab7a0c1
+def rebuild(unet,                 # the U-Net (or transformer) the plan was chosen for (left unchanged)
+            record: PruneRecord,  # the pruned model's record (`record_of`), kept as JSON, say
+           ) -> nn.Module:
+    "A new pruned model: `record`'s operators removed from a copy of `unet`, with `record` in its config."
+    return as_pruned(_copy_pruned(unet, [Operator(**o) for o in record.operators]), record)
 
 # %% ../nbs/10_pruning.ipynb #37f67a5f
 WEIGHTS_NAME, PLAN_NAME, CONFIG_NAME = "diffusion_pytorch_model.safetensors", "plan.json", "config.json"   # diffusers' names, and ldpruner's plan
