@@ -192,7 +192,8 @@ def _load_checkpoint(path, student, opt, ident: dict, ema=None):
         if state.get(k) != v: raise LDPrunerError(f"{path}: a checkpoint of another run ({k} differs); remove it or choose another path")
     try:
         student.load_state_dict(load_file(str(path / "student.safetensors")))
-        _load_optimizer(opt, load_file(str(path / "optimizer.safetensors")), state["optimizer"])
+        if state["step"] < ident["config"]["steps"] or (path / "optimizer.safetensors").is_file():   # a finished run needs no optimiser
+            _load_optimizer(opt, load_file(str(path / "optimizer.safetensors")), state["optimizer"])
         if ema is not None:
             shadow = load_file(str(path / "ema.safetensors"))
             ema.load_state_dict(dict(state["ema"], shadow_params=[shadow[str(i)] for i in range(len(shadow))]))
